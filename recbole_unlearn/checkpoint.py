@@ -1,0 +1,128 @@
+"""Checkpoints that never need unpickling: tensors in a state_dict plus plain metadata.
+
+A checkpoint is a dict of tensors, numbers, strings, lists and dicts only, so it loads with
+``torch.load(weights_only=True)``. Its ``meta`` names the model and dataset and carries a sha256 of the user and item
+token maps, so a checkpoint from another dataset, another model or another id space is refused before any weight is
+touched. Files are written atomically (temporary file in the same folder, then rename).
+"""
+
+import enum
+import hashlib
+import os
+import tempfile
+
+import torch
+
+from recbole_unlearn.errors import UnlearnError
+
+FORMAT = "recbole_unlearn/1"
+
+
+def plain(value):
+    """``value`` reduced to what ``weights_only`` loading accepts: JSON-like containers, numbers, strings, tensors."""
+    if isinstance(value, (str, int, float, bool)) or value is None or isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, enum.Enum):
+        return value.name
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [plain(v) for v in value]
+    return str(value)
+
+
+def token_map_sha256(dataset, field) -> str:
+    """sha256 of a field's id -> token map (the order matters: it fixes which embedding row is which token)."""
+    tokens = dataset.field2id_token[field]
+    return hashlib.sha256("\x1f".join(map(str, tokens)).encode()).hexdigest()
+
+
+def dataset_fingerprint(dataset) -> dict:
+    """What a checkpoint must agree with to be loaded into a model built on ``dataset``."""
+    return {
+        "dataset": dataset.dataset_name,
+        "n_users": int(dataset.user_num),
+        "n_items": int(dataset.item_num),
+        "user_tokens_sha256": token_map_sha256(dataset, dataset.uid_field),
+        "item_tokens_sha256": token_map_sha256(dataset, dataset.iid_field),
+    }
+
+
+def model_payload(model) -> dict:
+    """A model's weights and its tensor-valued extra state (RecBole's ``other_parameter``)."""
+    other = {k: v for k, v in model.other_parameter().items() if v is None or isinstance(v, torch.Tensor)}
+    return {"state_dict": model.state_dict(), "other_parameter": other}
+
+
+def save_checkpoint(path, model, config, dataset, **extra):
+    """Write ``model`` to ``path`` atomically, with metadata describing where it came from.
+
+    ``extra`` holds training state (epoch, optimizer state, ...): tensors, numbers, strings and containers of them.
+    """
+    state = {
+        "format": FORMAT,
+        **model_payload(model),
+        "meta": {"model": config["model"], **dataset_fingerprint(dataset), "config": plain(config.final_config_dict)},
+        **extra,
+    }
+    atomic_torch_save(state, path)
+    return path
+
+
+def atomic_torch_save(obj, path):
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".pth")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_checkpoint(path, map_location="cpu") -> dict:
+    """Read a checkpoint with ``weights_only=True``; a missing, corrupt or foreign file gives one clear line."""
+    if not os.path.isfile(path):
+        raise UnlearnError(f"checkpoint {path}: no such file")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many types for truncated or foreign files
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UnlearnError(f"checkpoint {path}: not a readable recbole_unlearn checkpoint ({first_line[:160]})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise UnlearnError(f"checkpoint {path}: not a recbole_unlearn checkpoint (format {FORMAT} expected)")
+    return state
+
+
+def check_compatible(state, path, model_name, dataset):
+    """Refuse a checkpoint whose model, dataset or token maps differ from the run's."""
+    meta = state["meta"]
+    if meta["model"] != model_name:
+        raise UnlearnError(f"checkpoint {path}: trained for model {meta['model']}, this run uses {model_name}")
+    here = dataset_fingerprint(dataset)
+    if meta["dataset"] != here["dataset"]:
+        raise UnlearnError(f"checkpoint {path}: trained on dataset {meta['dataset']}, this run uses {here['dataset']}")
+    for key in ("n_users", "n_items", "user_tokens_sha256", "item_tokens_sha256"):
+        if meta[key] != here[key]:
+            raise UnlearnError(
+                f"checkpoint {path}: {key} differs from dataset {here['dataset']} as loaded now "
+                "(filtering or files changed since it was trained)"
+            )
+
+
+def restore_model(model, state):
+    """Load weights and extra tensors from a checkpoint state into ``model``."""
+    model.load_state_dict(state["state_dict"])
+    model.load_other_parameter(state.get("other_parameter"))
+    return model
+
+
+def load_model_checkpoint(path, model, model_name, dataset, map_location="cpu"):
+    """Load, check against the run's model and dataset, and restore in one call; returns the checkpoint state."""
+    state = load_checkpoint(path, map_location)
+    check_compatible(state, path, model_name, dataset)
+    restore_model(model, state)
+    return state

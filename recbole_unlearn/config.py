@@ -1,0 +1,75 @@
+"""RecBole's ``Config``, extended with the plug-in's own defaults and model look-up.
+
+Layering, lowest priority first::
+
+    RecBole properties/ (overall, model, dataset)  ->  recbole_unlearn properties/ (overall, model, dataset)
+    ->  config files  ->  config dict  ->  command line
+
+Model names resolve in this package first and in RecBole second (:func:`recbole_unlearn.registry.get_model`).
+"""
+
+import sys
+from pathlib import Path
+
+from recbole.config import Config as RecBoleConfig
+
+from recbole_unlearn.compat import restore_numpy_aliases
+
+
+def properties_dir() -> Path:
+    """The plug-in's YAML defaults: package data once installed, the top-level ``properties/`` in a source tree."""
+    installed = Path(__file__).resolve().parent / "properties"
+    if installed.is_dir():
+        return installed
+    return Path(__file__).resolve().parent.parent / "properties"
+
+
+class Config(RecBoleConfig):
+    """RecBole's ``Config`` with this package's defaults layered over RecBole's and its models looked up first.
+
+    Args:
+        model: model name or class (a class from the user's own project works as in RecBole).
+        dataset: dataset name.
+        config_file_list: YAML files, later ones win.
+        config_dict: values that override the files.
+        argv: ``--key=value`` arguments to parse as the command line; ``None`` reads ``sys.argv`` as RecBole does,
+            pass ``[]`` to ignore the process's command line (tests, notebooks, library use).
+    """
+
+    def __init__(self, model=None, dataset=None, config_file_list=None, config_dict=None, argv=None):
+        self._argv = sys.argv[1:] if argv is None else list(argv)
+        super().__init__(model, dataset, config_file_list, config_dict)
+
+    def compatibility_settings(self):
+        restore_numpy_aliases()
+
+    def _load_cmd_line(self):
+        saved_argv = sys.argv
+        sys.argv = [saved_argv[0] if saved_argv else "recbole_unlearn", *self._argv]
+        try:
+            return super()._load_cmd_line()
+        finally:
+            sys.argv = saved_argv
+
+    def _get_model_and_dataset(self, model, dataset):
+        from recbole_unlearn.registry import get_model
+
+        if model is None:
+            model = self.external_config_dict.get("model")
+            if model is None:
+                from recbole_unlearn.errors import UnlearnError
+
+                raise UnlearnError("no model given: pass --model=NAME, or set `model` in a config file")
+        if dataset is None:
+            dataset = self.external_config_dict.get("dataset", "ml-100k")
+        model_class = get_model(model) if isinstance(model, str) else model
+        return model_class.__name__ if not isinstance(model, str) else model, model_class, dataset
+
+    def _load_internal_config_dict(self, model, model_class, dataset):
+        super()._load_internal_config_dict(model, model_class, dataset)
+        root = properties_dir()
+        for file in (root / "overall.yaml", root / "model" / f"{model}.yaml", root / "dataset" / f"{dataset}.yaml"):
+            if file.is_file():
+                layered = self._update_internal_config_dict(str(file))
+                if file.parent.name == "dataset" and layered:
+                    self.parameters["Dataset"] += [k for k in layered if k not in self.parameters["Dataset"]]

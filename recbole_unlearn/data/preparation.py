@@ -1,0 +1,37 @@
+"""Dataset and dataloader construction, always from the data files.
+
+RecBole's ``create_dataset`` / ``data_preparation`` reuse pickled datasets and dataloaders found in ``checkpoint_dir``
+(``<dataset>-<Class>.pth``, ``<dataset>-for-<model>-dataloader.pth``), even with ``save_dataset: False``: stale once
+the data changes, and unpickling a file is unsafe. These two functions do the same job without any cache.
+"""
+
+from logging import getLogger
+
+from recbole.data.utils import create_samplers, get_dataloader
+from recbole.utils import ModelType, set_color
+
+from recbole_unlearn.errors import UnlearnError
+from recbole_unlearn.registry import get_dataset_class
+
+
+def create_dataset(config):
+    """The dataset a config asks for, built from its files (see :func:`recbole_unlearn.registry.get_dataset_class`)."""
+    dataset = get_dataset_class(config)(config)
+    getLogger().info(dataset)
+    return dataset
+
+
+def data_preparation(config, dataset):
+    """Split ``dataset`` as ``eval_args`` (or the dataset itself) says and wrap the parts in RecBole dataloaders."""
+    if config["MODEL_TYPE"] == ModelType.KNOWLEDGE:
+        raise UnlearnError(f"model {config['model']}: knowledge-aware models are not supported, only general ones")
+    built = dataset.build()
+    train_sampler, valid_sampler, test_sampler = create_samplers(config, dataset, built)
+    train = get_dataloader(config, "train")(config, built[0], train_sampler, shuffle=config["shuffle"])
+    valid = get_dataloader(config, "valid")(config, built[1], valid_sampler, shuffle=False)
+    test = get_dataloader(config, "test")(config, built[2], test_sampler, shuffle=False)
+    getLogger().info(
+        set_color("[Training]: ", "pink")
+        + f"train_batch_size = [{config['train_batch_size']}] train_neg_sample_args: [{config['train_neg_sample_args']}]"
+    )
+    return train, valid, test

@@ -1,0 +1,94 @@
+"""Base class of the package's graph recommenders: a RecBole ``GeneralRecommender`` with a rebuildable graph.
+
+Subclasses define :meth:`GraphRecommender.forward`, returning the final user and item representations; scores are
+their dot products, and training minimises
+
+.. math::
+    \\mathcal{L} = -\\frac{1}{|B|}\\sum_{(u,i,j)\\in B} \\log\\sigma(s_{ui} - s_{uj})
+    + \\lambda \\, \\Omega(u, i, j),
+
+BPR over sampled triples plus ``reg_weight`` times :meth:`GraphRecommender.regularization`. The RecBole contract
+(``calculate_loss``, ``predict``, ``full_sort_predict``) is kept as is.
+"""
+
+import torch
+from recbole.model.abstract_recommender import GeneralRecommender
+from recbole.model.loss import BPRLoss, EmbLoss
+from recbole.utils import InputType
+
+from recbole_unlearn.model.graph import normalized_adjacency
+
+
+class GraphRecommender(GeneralRecommender):
+    """A general recommender whose user-item graph is a function of an interaction set.
+
+    ``norm_adj`` (:func:`~recbole_unlearn.model.graph.normalized_adjacency` of the training interactions) is built in
+    ``__init__`` and again by :meth:`rebuild_graph`, which unlearning calls with the retain set. Full-ranking
+    embeddings are cached between evaluation calls and dropped whenever the model trains or its graph changes.
+    """
+
+    input_type = InputType.PAIRWISE
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        self.reg_weight = config["reg_weight"] or 0.0
+        self.require_pow = config["require_pow"]
+        self.bpr_loss = BPRLoss()
+        self.emb_loss = EmbLoss()
+        self.restore_user_e = None
+        self.restore_item_e = None
+        self.rebuild_graph(dataset)
+
+    def rebuild_graph(self, interactions):
+        """Rebuild every graph structure from ``interactions`` (a RecBole ``Dataset`` or ``Interaction``)."""
+        inter = getattr(interactions, "inter_feat", interactions)
+        self.norm_adj = normalized_adjacency(
+            inter[self.USER_ID], inter[self.ITEM_ID], self.n_users, self.n_items
+        ).to(self.device)
+        self.clear_cache()
+
+    def clear_cache(self):
+        self.restore_user_e = None
+        self.restore_item_e = None
+
+    def train(self, mode=True):
+        self.clear_cache()
+        return super().train(mode)
+
+    def forward(self):
+        """Final ``(user_embeddings, item_embeddings)`` of every user and item."""
+        raise NotImplementedError
+
+    def regularization(self, user, pos_item, neg_item):
+        """:math:`\\Omega`: the L2 norm of the batch's layer-0 embeddings (subclasses name their own tables)."""
+        raise NotImplementedError
+
+    def calculate_loss(self, interaction):
+        self.clear_cache()
+        user = interaction[self.USER_ID]
+        pos_item = interaction[self.ITEM_ID]
+        neg_item = interaction[self.NEG_ITEM_ID]
+        user_e, item_e = self.forward()
+        u = user_e[user]
+        pos_scores = (u * item_e[pos_item]).sum(dim=-1)
+        neg_scores = (u * item_e[neg_item]).sum(dim=-1)
+        loss = self.bpr_loss(pos_scores, neg_scores)
+        if self.reg_weight:
+            loss = loss + self.reg_weight * self.regularization(user, pos_item, neg_item)
+        return loss
+
+    def predict(self, interaction):
+        user_e, item_e = self._final_embeddings()
+        return (user_e[interaction[self.USER_ID]] * item_e[interaction[self.ITEM_ID]]).sum(dim=-1)
+
+    def full_sort_predict(self, interaction):
+        user_e, item_e = self._final_embeddings()
+        return (user_e[interaction[self.USER_ID]] @ item_e.T).view(-1)
+
+    def _final_embeddings(self):
+        if self.training:
+            return self.forward()
+        if self.restore_user_e is None or self.restore_item_e is None:
+            with torch.no_grad():
+                self.restore_user_e, self.restore_item_e = self.forward()
+        return self.restore_user_e, self.restore_item_e

@@ -1,0 +1,46 @@
+"""LightGCN (He et al., SIGIR 2020) on the package's graph base."""
+
+import torch
+from recbole.model.init import xavier_uniform_initialization
+
+from recbole_unlearn.model.base import GraphRecommender
+from recbole_unlearn.model.graph import SymmetricLGConv
+
+
+class LightGCN(GraphRecommender):
+    """Light graph convolution over the user-item graph, layers averaged:
+
+    .. math::
+        E^{(k+1)} = \\hat{A} E^{(k)}, \\qquad E = \\frac{1}{K+1} \\sum_{k=0}^{K} E^{(k)},
+
+    with :math:`E^{(0)}` the user and item ID embeddings (``embedding_size``) and :math:`K` = ``n_layers``.
+    """
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        self.n_layers = config["n_layers"]
+        self.user_embedding = torch.nn.Embedding(self.n_users, config["embedding_size"])
+        self.item_embedding = torch.nn.Embedding(self.n_items, config["embedding_size"])
+        self.conv = SymmetricLGConv()
+        self.apply(xavier_uniform_initialization)
+
+    def ego_embeddings(self):
+        """:math:`E^{(0)}`: users then items."""
+        return torch.cat([self.user_embedding.weight, self.item_embedding.weight])
+
+    def forward(self):
+        x = self.ego_embeddings()
+        layers = [x]
+        for _ in range(self.n_layers):
+            x = self.conv(x, self.norm_adj)
+            layers.append(x)
+        out = torch.stack(layers).mean(dim=0)
+        return torch.split(out, [self.n_users, self.n_items])
+
+    def regularization(self, user, pos_item, neg_item):
+        return self.emb_loss(
+            self.user_embedding(user),
+            self.item_embedding(pos_item),
+            self.item_embedding(neg_item),
+            require_pow=self.require_pow,
+        )

@@ -1,0 +1,59 @@
+"""The command line and the package's import-time promises, run as a user would, in fresh interpreters."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli(*args, cwd):
+    return subprocess.run(
+        [sys.executable, str(ROOT / "run_recbole_unlearn.py"), *args], cwd=cwd, capture_output=True, text=True
+    )
+
+
+def test_importing_the_package_does_not_import_ray():
+    code = "import sys, recbole_unlearn, recbole_unlearn.quick_start; print('ray' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_unknown_model_gives_one_line_with_close_names(tmp_path):
+    out = cli("--model=LightGNC", "--dataset=ml-100k", cwd=tmp_path)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "unknown model 'LightGNC'" in lines[0] and "LightGCN" in lines[0]
+
+
+def test_cli_trains_evaluates_prints_table_and_saves(tmp_path, tiny_data):
+    data_path, name = tiny_data
+    cfg = tmp_path / "a.yaml"
+    cfg.write_text(f"data_path: {data_path}\nload_col: {{inter: [user_id, item_id]}}\nepochs: 1\n")
+    cfg2 = tmp_path / "b.yaml"
+    cfg2.write_text("show_progress: False\nembedding_size: 16\n")
+    out = cli("-m", "LightGCN", "-d", name, f"--config_files={cfg} {cfg2}", "--n_layers=1", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    combined = out.stdout + out.stderr
+    assert "recall@20" in combined and "ndcg@10" in combined and "hit@20" in combined
+    saved = list((tmp_path / "saved").glob("LightGCN-*.pth"))
+    assert len(saved) == 1
+    import torch
+
+    meta = torch.load(saved[0], weights_only=True)["meta"]
+    assert meta["config"]["embedding_size"] == 16 and meta["config"]["n_layers"] == 1
+
+
+def test_python_dash_m_is_the_same_runner(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "recbole_unlearn", "--model=NoSuchModel"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert out.returncode == 2 and out.stderr.startswith("error: unknown model 'NoSuchModel'")
+
+
+def test_properties_are_found_and_layered():
+    from recbole_unlearn import Config
+
+    config = Config("LightGCN", "ml-100k", argv=[])
+    assert config["valid_metric"] == "Recall@20" and config["topk"] == [10, 20]
+    assert config["save_dataset"] is False
