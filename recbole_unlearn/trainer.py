@@ -7,6 +7,7 @@ trainer class RecBole picks for a model (``Trainer``, ``NCLTrainer``, ``RecVAETr
 """
 
 import functools
+import time
 
 from recbole.trainer import Trainer as RecBoleTrainer
 
@@ -17,9 +18,11 @@ class SafeCheckpointMixin:
     """Checkpoint I/O through :mod:`recbole_unlearn.checkpoint` for any RecBole trainer."""
 
     checkpoint_dataset = None  # the training dataset, set by fit(); its token maps go into the checkpoint
+    fit_started = None  # perf_counter() at the start of fit(): checkpoints record the training time up to them
 
     def fit(self, train_data, *args, **kwargs):
         self.checkpoint_dataset = train_data._dataset
+        self.fit_started = time.perf_counter()
         return super().fit(train_data, *args, **kwargs)
 
     def _save_checkpoint(self, epoch, verbose=True, **kwargs):
@@ -35,6 +38,7 @@ class SafeCheckpointMixin:
             cur_step=int(self.cur_step),
             best_valid_score=float(self.best_valid_score),
             optimizer=self.optimizer.state_dict(),
+            train_time_s=time.perf_counter() - self.fit_started if self.fit_started else None,
         )
         if verbose:
             self.logger.info(f"Saving current: {path}")

@@ -57,3 +57,28 @@ def test_properties_are_found_and_layered():
     config = Config("LightGCN", "ml-100k", argv=[])
     assert config["valid_metric"] == "Recall@20" and config["topk"] == [10, 20]
     assert config["save_dataset"] is False
+
+
+def test_cli_unlearning_cycle_prints_audit_and_writes_report(tmp_path, tiny_data):
+    data_path, name = tiny_data
+    out = cli(
+        "--model=LightGCN", f"--dataset={name}", f"--data_path={data_path}", "--load_col={'inter': ['user_id', 'item_id']}",
+        "--epochs=1", "--show_progress=False", "--forget_type=user", "--forget_ratio=0.1", "--unlearn_epochs=2",
+        "--unlearn_method=['reverse_bpr','reset']", "--report_file=out/r.json", cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    combined = out.stdout + out.stderr
+    assert "| reverse_bpr |" in combined and "| reset |" in combined and "forget R@20" in combined
+    assert (tmp_path / "out" / "r.json").exists() and (tmp_path / "out" / "r.png").exists()
+
+
+def test_cli_bad_request_exits_nonzero_with_one_line_and_writes_nothing(tmp_path, tiny_data):
+    data_path, name = tiny_data
+    (tmp_path / "req.csv").write_text("user_id\nghost\n")
+    out = cli(
+        "--model=LightGCN", f"--dataset={name}", f"--data_path={data_path}", "--forget_type=user",
+        "--forget_file=req.csv", "--report_file=r.json", cwd=tmp_path,
+    )
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines()[-1] == "error: forget_file req.csv: unknown user_id tokens: ghost"
+    assert not (tmp_path / "r.json").exists() and not (tmp_path / "saved").exists()

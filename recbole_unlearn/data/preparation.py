@@ -25,13 +25,21 @@ def data_preparation(config, dataset):
     """Split ``dataset`` as ``eval_args`` (or the dataset itself) says and wrap the parts in RecBole dataloaders."""
     if config["MODEL_TYPE"] == ModelType.KNOWLEDGE:
         raise UnlearnError(f"model {config['model']}: knowledge-aware models are not supported, only general ones")
-    built = dataset.build()
-    train_sampler, valid_sampler, test_sampler = create_samplers(config, dataset, built)
-    train = get_dataloader(config, "train")(config, built[0], train_sampler, shuffle=config["shuffle"])
-    valid = get_dataloader(config, "valid")(config, built[1], valid_sampler, shuffle=False)
-    test = get_dataloader(config, "test")(config, built[2], test_sampler, shuffle=False)
+    train, valid, test = dataloaders(config, dataset.build())
     getLogger().info(
         set_color("[Training]: ", "pink")
         + f"train_batch_size = [{config['train_batch_size']}] train_neg_sample_args: [{config['train_neg_sample_args']}]"
     )
+    return train, valid, test
+
+
+def dataloaders(config, built):
+    """RecBole's train / valid / test dataloaders over already split datasets ``built = [train, valid, test]``.
+
+    Evaluation masks as history what precedes a split in ``built`` (train for valid, train + valid for test).
+    """
+    samplers = create_samplers(config, built[0], built)
+    train = get_dataloader(config, "train")(config, built[0], samplers[0], shuffle=config["shuffle"])
+    valid = get_dataloader(config, "valid")(config, built[1], samplers[1], shuffle=False)
+    test = get_dataloader(config, "test")(config, built[2], samplers[2], shuffle=False)
     return train, valid, test

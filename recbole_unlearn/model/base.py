@@ -11,6 +11,8 @@ BPR over sampled triples plus ``reg_weight`` times :meth:`GraphRecommender.regul
 (``calculate_loss``, ``predict``, ``full_sort_predict``) is kept as is.
 """
 
+import copy
+
 import torch
 from recbole.model.abstract_recommender import GeneralRecommender
 from recbole.model.loss import BPRLoss, EmbLoss
@@ -46,6 +48,16 @@ class GraphRecommender(GeneralRecommender):
             inter[self.USER_ID], inter[self.ITEM_ID], self.n_users, self.n_items
         ).to(self.device)
         self.clear_cache()
+
+    def __deepcopy__(self, memo):
+        """A deep copy that shares sparse graph tensors (torch cannot deep-copy CSR tensors; they are never mutated
+        in place, only replaced by :meth:`rebuild_graph`)."""
+        clone = type(self).__new__(type(self))
+        memo[id(self)] = clone
+        for key, value in self.__dict__.items():
+            shared = isinstance(value, torch.Tensor) and value.layout == torch.sparse_csr
+            clone.__dict__[key] = value if shared else copy.deepcopy(value, memo)
+        return clone
 
     def clear_cache(self):
         self.restore_user_e = None

@@ -1,0 +1,68 @@
+"""The audit: how close an unlearned model is to gold, on numbers that can be checked.
+
+For each model (original, unlearned, gold):
+
+- ``retain_recall@K`` / ``retain_ndcg@K``: retained test interactions as targets, retained train + valid history
+  masked, revoked items filtered as in serving;
+- ``forget_recall@20`` / ``forget_ndcg@20``: the forgotten *training* interactions as targets on raw scores (all
+  items ranked, only retained history masked, no serving filter): how much of the forgotten data the model still
+  reproduces (gold's value is the target);
+- ``mia_auc``: membership inference, forgotten training interactions vs the same users' *test* interactions;
+- item requests: ``revoked_in_top20`` (share of users with a revoked item in their top-20) before and after the
+  serving filter (must be 0 after);
+- ``overlap_with_gold``: mean share of top-20 items in common with gold, for users whose data was not forgotten.
+"""
+
+import numpy as np
+
+from recbole_unlearn.audit.mia import membership_auc
+from recbole_unlearn.audit.ranking import pairs, ranking_metrics, top_k
+
+
+def concat_pairs(*datasets):
+    parts = [pairs(ds) for ds in datasets]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+class Audit:
+    """The fixed evaluation sets of one request, applied to any number of models."""
+
+    def __init__(self, split, topk=(10, 20)):
+        self.split = split
+        self.topk = tuple(topk)
+        self.history = concat_pairs(split.retain_train, split.retain_valid)
+        self.retain_targets = pairs(split.retain_test)
+        self.forget_targets = pairs(split.forget_train)
+        self.test_heldout = concat_pairs(split.retain_test, split.forget_test)
+        self.revoked = split.revoked_items
+        forgotten_users = split.request.users if split.request.type == "user" else np.zeros(0, dtype=np.int64)
+        eval_users = np.unique(self.retain_targets[0])
+        self.overlap_users = eval_users[~np.isin(eval_users, forgotten_users)]
+
+    def evaluate(self, model) -> dict:
+        retain = ranking_metrics(model, self.retain_targets, self.history, self.topk)
+        result = {f"retain_{k}": v for k, v in retain.items()}
+        if self.split.request.type != "modality":
+            forget = ranking_metrics(model, self.forget_targets, self.history, (20,))
+            result.update({f"forget_{k}": v for k, v in forget.items()})
+            result["mia_auc"] = membership_auc(model, self.forget_targets, self.test_heldout)
+        else:
+            result.update({"forget_recall@20": None, "forget_ndcg@20": None, "mia_auc": None})
+        if len(self.revoked):
+            users = np.unique(self.retain_targets[0])
+            for when, banned in (("before_filter", None), ("after_filter", self.revoked)):
+                top = top_k(model, users, self.history, 20, banned_items=banned).numpy()
+                result[f"revoked_in_top20_{when}"] = float(np.isin(top, self.revoked).any(axis=1).mean())
+        return result
+
+    def top20(self, model):
+        """Served top-20 lists of the users whose data stays, for agreement between models."""
+        return top_k(model, self.overlap_users, self.history, 20, banned_items=self.revoked if len(self.revoked) else None)
+
+
+def top_overlap(top_a, top_b) -> float:
+    """Mean share of common items between two sets of top-K lists (rows aligned by user)."""
+    a, b = top_a.numpy(), top_b.numpy()
+    if len(a) == 0:
+        return float("nan")
+    return float(np.mean([len(np.intersect1d(x, y)) / a.shape[1] for x, y in zip(a, b)]))

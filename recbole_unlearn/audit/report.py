@@ -1,0 +1,110 @@
+"""Writing the audit: a JSON report (keys in DESIGN.md), a Markdown summary beside it, and a trade-off PNG.
+
+Every file is written atomically (temporary file in the same folder, then rename), so a crash never leaves half a
+report.
+"""
+
+import json
+import math
+import os
+import tempfile
+
+TABLE_COLUMNS = [
+    ("retain_recall@20", "retain R@20"),
+    ("retain_ndcg@20", "retain N@20"),
+    ("forget_recall@20", "forget R@20"),
+    ("mia_auc", "MIA AUC"),
+    ("overlap_with_gold", "top-20 overlap w/ gold"),
+    ("time_s", "time (s)"),
+]
+
+
+def atomic_write(path, write, mode="w"):
+    """Call ``write(file)`` on a temporary file beside ``path``, then rename it into place."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, mode) as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _fmt(value):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def comparison_table(results: dict) -> str:
+    """Markdown table, one row per model (original, each method, gold...)."""
+    header = "| model | " + " | ".join(title for _, title in TABLE_COLUMNS) + " |"
+    rule = "|---" * (len(TABLE_COLUMNS) + 1) + "|"
+    rows = [f"| {name} | " + " | ".join(_fmt(r.get(key)) for key, _ in TABLE_COLUMNS) + " |" for name, r in results.items()]
+    return "\n".join([header, rule, *rows])
+
+
+def markdown_summary(report: dict) -> str:
+    req = report["request"]
+    lines = [
+        f"# Unlearning audit: {report['model']} on {report['dataset']}",
+        "",
+        f"Request: {req['type']} ({req['users']} users, {req['items']} items, {req['interactions']} training "
+        f"interactions; {req['source']}; sha256 {req['sha256'][:16]}...).",
+        f"Method: {report['method']}; stopped by `{report['stopping']['rule']}` after pass {report['stopping']['passes']}.",
+        "",
+        comparison_table(report["table"]),
+        "",
+    ]
+    if report.get("speedup_vs_gold"):
+        lines.append(f"Speed-up vs gold retrain: {report['speedup_vs_gold']:.1f}x.")
+    if report.get("gold_noise_floor_overlap") is not None:
+        lines.append(f"Top-20 overlap of two golds (different seeds): {report['gold_noise_floor_overlap']:.4f}.")
+    return "\n".join(lines) + "\n"
+
+
+def tradeoff_plot(results: dict, path, title):
+    """Retain Recall@20 (x) against forget Recall@20 (y), one point per model; gold marks the target."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.5), dpi=120)
+    for name, r in results.items():
+        x, y = r.get("retain_recall@20"), r.get("forget_recall@20")
+        if x is None or y is None:
+            continue
+        marker = "*" if name.startswith("gold") else ("s" if name == "original" else "o")
+        ax.scatter([x], [y], s=120 if marker == "*" else 50, marker=marker, label=name)
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    ax.set_xlabel("retain Recall@20 (higher is better)")
+    ax.set_ylabel("forget Recall@20 (gold's value is the target)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    atomic_write(path, lambda f: fig.savefig(f, format="png"), mode="wb")
+    plt.close(fig)
+
+
+def write_report(report: dict, path):
+    """``path`` (JSON), ``path`` with ``.md`` (summary) and ``.png`` (trade-off plot); returns the three paths."""
+    stem = path[:-5] if path.endswith(".json") else path
+    md_path, png_path = stem + ".md", stem + ".png"
+    atomic_write(path, lambda f: json.dump(report, f, indent=2, default=_json_default))
+    atomic_write(md_path, lambda f: f.write(markdown_summary(report)))
+    tradeoff_plot(report["table"], png_path, f"{report['model']} on {report['dataset']}: {report['request']['type']} request")
+    return path, md_path, png_path
+
+
+def _json_default(value):
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)

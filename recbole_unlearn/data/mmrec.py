@@ -1,0 +1,173 @@
+"""Reader for MMRec-format interaction files.
+
+Format (as published with MMRec and the datasets built for it)::
+
+    userID<TAB>itemID[<TAB>rating][<TAB>timestamp]<TAB>x_label
+    0<TAB>17<TAB>1<TAB>0
+    ...
+
+- one header line of plain column names, without RecBole's ``:type`` suffixes (that is how the format is told apart
+  from RecBole's atomic files);
+- ``userID`` and ``itemID`` are tokens (strings; MMRec uses ``0..n-1``), ``rating`` and ``timestamp`` are optional
+  floats, ``x_label`` is the published split: ``0`` train, ``1`` valid, ``2`` test;
+- columns may come in any order; any other column is ignored with a warning.
+
+The reader renames the columns to RecBole's field names (``USER_ID_FIELD``, ``ITEM_ID_FIELD``, ``RATING_FIELD``,
+``TIME_FIELD``) and hands the split back *apart* from the frame, so no split label ever reaches a model's batches.
+Every problem is an :class:`~recbole_unlearn.errors.UnlearnError` of one line naming the file.
+"""
+
+import os
+from logging import getLogger
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from recbole_unlearn.errors import UnlearnError
+
+USER_COLUMN = "userID"
+ITEM_COLUMN = "itemID"
+RATING_COLUMN = "rating"
+TIME_COLUMN = "timestamp"
+SPLIT_COLUMN = "x_label"
+REQUIRED_COLUMNS = (USER_COLUMN, ITEM_COLUMN, SPLIT_COLUMN)
+OPTIONAL_COLUMNS = (RATING_COLUMN, TIME_COLUMN)
+SPLIT_NAMES = ("train", "valid", "test")
+SEPARATOR = "\t"
+
+
+class MMRecInteractions(NamedTuple):
+    """What :func:`read_mmrec_inter` returns.
+
+    Attributes:
+        frame: one row per line of the file, columns renamed to RecBole field names (ids as ``str``, rating and
+            timestamp as ``float64``; an empty rating or timestamp is NaN).
+        x_label: ``int8`` array, ``x_label[k]`` is the split (0/1/2) of ``frame`` row ``k``.
+    """
+
+    frame: pd.DataFrame
+    x_label: np.ndarray
+
+
+def read_header(path, encoding="utf-8") -> list:
+    """Column names of the first line of a tab-separated file (whitespace and a UTF-8 BOM stripped)."""
+    with open(path, "r", encoding=encoding) as f:
+        head = f.readline()
+    return [c.strip().lstrip("\ufeff") for c in head.rstrip("\r\n").split(SEPARATOR)]
+
+
+def is_mmrec_header(columns) -> bool:
+    """True for an MMRec header: at least one column and no RecBole ``name:type`` column."""
+    return bool(columns) and any(columns) and not any(":" in c for c in columns)
+
+
+def is_mmrec_file(path, encoding="utf-8") -> bool:
+    """True when ``path`` is a file whose header is an MMRec header (False for a missing or unreadable file)."""
+    if not os.path.isfile(path):
+        return False
+    try:
+        return is_mmrec_header(read_header(path, encoding))
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _check_header(path, columns):
+    duplicated = sorted({c for c in columns if columns.count(c) > 1})
+    if duplicated:
+        raise UnlearnError(f"{path}: MMRec header repeats column(s) {', '.join(duplicated)}")
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        raise UnlearnError(
+            f"{path}: MMRec header {SEPARATOR.join(columns)!r} lacks column(s) {', '.join(missing)} "
+            f"(expected {USER_COLUMN}, {ITEM_COLUMN}[, {RATING_COLUMN}][, {TIME_COLUMN}], {SPLIT_COLUMN})"
+        )
+
+
+def _first_bad(path, values, bad_mask, what):
+    """Raise for the first ``True`` of ``bad_mask``: its line number (the header is line 1) and its value."""
+    k = int(np.flatnonzero(bad_mask)[0])
+    more = int(bad_mask.sum()) - 1
+    tail = f" (and {more} more line(s))" if more else ""
+    raise UnlearnError(f"{path}: {what}; line {k + 2} has {values[k]!r}{tail}")
+
+
+def read_mmrec_inter(
+    path,
+    user_field="user_id",
+    item_field="item_id",
+    rating_field="rating",
+    time_field="timestamp",
+    load=None,
+    encoding="utf-8",
+) -> MMRecInteractions:
+    """Read an MMRec ``.inter`` file as it is (see the module docstring for the format).
+
+    Args:
+        path: the file.
+        user_field, item_field, rating_field, time_field: RecBole names given to ``userID``, ``itemID``, ``rating``,
+            ``timestamp``.
+        load: which optional columns (``"rating"``, ``"timestamp"``) to keep; ``None`` keeps every one present.
+            ``userID``, ``itemID`` and ``x_label`` are always read.
+        encoding: text encoding of the file.
+
+    Raises:
+        UnlearnError: missing file, malformed header, empty id, non-numeric rating or timestamp, an ``x_label``
+            other than 0, 1 or 2.
+    """
+    path = str(path)
+    if not os.path.isfile(path):
+        raise UnlearnError(f"{path}: MMRec interaction file not found")
+    columns = read_header(path, encoding)
+    _check_header(path, columns)
+    optional = [c for c in OPTIONAL_COLUMNS if c in columns and (load is None or c in load)]
+    ignored = [c for c in columns if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+    if ignored:
+        getLogger().warning(f"{path}: MMRec column(s) {', '.join(ignored)} ignored")
+    wanted = [USER_COLUMN, ITEM_COLUMN, *optional, SPLIT_COLUMN]
+    try:
+        raw = pd.read_csv(
+            path,
+            sep=SEPARATOR,
+            header=0,
+            names=columns,
+            usecols=wanted,
+            dtype=str,
+            keep_default_na=False,
+            encoding=encoding,
+            engine="c",
+        )
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        message = " ".join(str(exc).split())
+        raise UnlearnError(f"{path}: not a tab-separated MMRec file ({message})") from None
+
+    if raw.empty:
+        raise UnlearnError(f"{path}: MMRec file has a header but no interactions")
+    raw = raw.fillna("")  # a short line leaves its last fields missing: treat them as empty
+    for column in (USER_COLUMN, ITEM_COLUMN):
+        empty = (raw[column].str.strip() == "").to_numpy()
+        if empty.any():
+            _first_bad(path, raw[column].to_numpy(), empty, f"empty {column}")
+    split = pd.to_numeric(raw[SPLIT_COLUMN].str.strip(), errors="coerce").to_numpy()
+    bad = ~np.isin(split, (0, 1, 2))
+    if bad.any():
+        _first_bad(path, raw[SPLIT_COLUMN].to_numpy(), bad, f"{SPLIT_COLUMN} must be 0, 1 or 2 (train/valid/test)")
+
+    names = {USER_COLUMN: user_field, ITEM_COLUMN: item_field, RATING_COLUMN: rating_field, TIME_COLUMN: time_field}
+    frame = pd.DataFrame(
+        {names[USER_COLUMN]: raw[USER_COLUMN].str.strip(), names[ITEM_COLUMN]: raw[ITEM_COLUMN].str.strip()}
+    )
+    for column in optional:
+        text = raw[column].str.strip()
+        numbers = pd.to_numeric(text, errors="coerce")
+        bad = (numbers.isna() & (text != "")).to_numpy()
+        if bad.any():
+            _first_bad(path, raw[column].to_numpy(), bad, f"{column} must be numeric")
+        frame[names[column]] = numbers.astype(np.float64)
+    return MMRecInteractions(frame, split.astype(np.int8))
+
+
+def split_counts(x_label) -> dict:
+    """``{"train": n0, "valid": n1, "test": n2}`` for an ``x_label`` array."""
+    counts = np.bincount(np.asarray(x_label, dtype=np.int64), minlength=3)
+    return {name: int(counts[k]) for k, name in enumerate(SPLIT_NAMES)}

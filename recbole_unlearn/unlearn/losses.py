@@ -1,0 +1,38 @@
+"""Loss terms of unlearning, on model scores :math:`s(u, i)`. Each returns a mean over the batch.
+
+For a forgotten pair :math:`(u, i)` and a sampled negative :math:`j`:
+
+- :func:`bpr` :math:`= -\\log\\sigma(s_{ui} - s_{uj})` (ordinary BPR, used on retained pairs);
+- :func:`reverse_bpr` :math:`= -\\log\\sigma(s_{uj} - s_{ui})`: the swapped, bounded form (its gradient vanishes once
+  the forgotten item ranks well below the negative), not the negated BPR of gradient ascent;
+- :func:`negated_bpr` :math:`= \\log\\sigma(s_{ui} - s_{uj})`: gradient ascent on BPR (``neggrad``), unbounded below;
+- :func:`hinge_to_level` :math:`= \\max(0, s_{ui} - t_u)`: pushes a forgotten score down to the level :math:`t_u` of
+  the same user's held-out interactions and no further, so it stops by itself;
+- :func:`anchor` :math:`= (s - s^{(0)})^2`: holds scores near reference values :math:`s^{(0)}`.
+"""
+
+import torch
+import torch.nn.functional as F
+
+
+def bpr(pos_scores, neg_scores):
+    return -F.logsigmoid(pos_scores - neg_scores).mean()
+
+
+def reverse_bpr(pos_scores, neg_scores):
+    return -F.logsigmoid(neg_scores - pos_scores).mean()
+
+
+def negated_bpr(pos_scores, neg_scores):
+    return F.logsigmoid(pos_scores - neg_scores).mean()
+
+
+def hinge_to_level(pos_scores, level):
+    return torch.relu(pos_scores - level).mean()
+
+
+def anchor(scores, reference):
+    return (scores - reference).pow(2).mean()
+
+
+FORGET_LOSSES = {"log_sigmoid": reverse_bpr, "negated_bpr": negated_bpr}

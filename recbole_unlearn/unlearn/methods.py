@@ -1,0 +1,69 @@
+"""Unlearning methods (``unlearn_method``), each a composition of the same parts:
+
+=============  =====================================================================================================
+method         what it does, after every data-derived structure is rebuilt from the retain set
+=============  =====================================================================================================
+reverse_bpr    :class:`~recbole_unlearn.unlearn.trainer.UnlearningTrainer` as configured (forget + retain terms)
+finetune       the same trainer with ``forget_weight = 0``: BPR on retained pairs only
+neggrad        the same trainer with negated BPR on the forget set and no retain term: gradient ascent
+reset          re-initialise the embedding rows of forgotten users (user requests) or items (item / modality
+               requests); no gradient step
+retrain        gold: a new model trained from scratch on the retain set, same config and seed, early stopping
+               (:func:`recbole_unlearn.quick_start.retrain`)
+=============  =====================================================================================================
+"""
+
+import copy
+import math
+
+import torch
+
+from recbole_unlearn.errors import UnlearnError
+from recbole_unlearn.unlearn.rebind import clear_cached_embeddings, embedding_tables, rebind_model
+from recbole_unlearn.unlearn.trainer import UnlearnOutcome, UnlearningTrainer
+
+TRAINER_OVERRIDES = {
+    "reverse_bpr": {},
+    "finetune": {"forget_weight": 0.0},
+    "neggrad": {"unlearn_forget_loss": "negated_bpr", "retain_weight": 0.0},
+}
+METHODS = (*TRAINER_OVERRIDES, "reset", "retrain")
+
+
+def config_with(config, **overrides):
+    """A shallow copy of a RecBole ``Config`` with some values replaced; the original is unchanged."""
+    new = copy.copy(config)
+    new.final_config_dict = {**config.final_config_dict, **overrides}
+    return new
+
+
+def unlearn_in_place(method, config, model, split, valid_heldout, show_progress=False):
+    """Apply ``method`` (any of :data:`METHODS` but ``retrain``) to a copy of ``model``: ``(model, outcome)``."""
+    if method not in METHODS or method == "retrain":
+        raise UnlearnError(f"unlearn_method '{method}' is not one of {', '.join(METHODS)}")
+    model = rebind_model(copy.deepcopy(model), config, split.retain_train)
+    if method == "reset":
+        reset_forgotten_rows(model, split)
+        return model, UnlearnOutcome(stopped_by="none")
+    trainer = UnlearningTrainer(config_with(config, **TRAINER_OVERRIDES[method]), model)
+    outcome = trainer.unlearn(split, valid_heldout, show_progress=show_progress)
+    clear_cached_embeddings(trainer.model)
+    return trainer.model, outcome
+
+
+def reset_forgotten_rows(model, split):
+    """Draw the forgotten users' or items' embedding rows afresh, as Xavier-uniform initialisation would."""
+    side, rows = {"user": ("user", split.request.users), "item": ("item", split.request.items),
+                  "modality": ("item", split.request.items)}.get(split.request.type, (None, None))
+    tables = embedding_tables(model)
+    if side is None or side not in tables:
+        raise UnlearnError(
+            f"unlearn_method 'reset' applies to user, item and modality requests on models with ID embedding tables, "
+            f"not to a {split.request.type} request on {type(model).__name__}"
+        )
+    table = tables[side]
+    bound = math.sqrt(6.0 / (table.size(0) + table.size(1)))
+    with torch.no_grad():
+        idx = torch.as_tensor(rows, dtype=torch.long, device=table.device)
+        table[idx] = torch.empty(len(idx), table.size(1), device=table.device).uniform_(-bound, bound)
+    clear_cached_embeddings(model)

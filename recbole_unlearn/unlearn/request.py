@@ -1,0 +1,203 @@
+"""Unlearning requests: what to forget, read from a CSV of raw tokens or sampled, validated before any training.
+
+Four request types (``forget_type``):
+
+- ``user``: every interaction of the given users (CSV column ``user_id``);
+- ``interaction``: the given user-item pairs (columns ``user_id`` and ``item_id``);
+- ``item``: every interaction with the given items, their rows in every modality matrix, and they are never
+  recommended again (column ``item_id``);
+- ``modality``: one modality of the given items is revoked (columns ``item_id`` and ``modality``, or ``item_id`` and the
+  config key ``forget_modality``).
+
+Column names are the dataset's ``USER_ID_FIELD`` / ``ITEM_ID_FIELD`` (``user_id`` / ``item_id`` by default).
+Sampled requests (``forget_ratio``, ``forget_seed``, ``forget_strategy``) pick users, training interactions or items at
+random, from the most active (``core``) or from the least active (``edge``), as in CURE4Rec.
+"""
+
+import csv
+import hashlib
+from dataclasses import dataclass, field
+from logging import getLogger
+
+import numpy as np
+
+from recbole_unlearn.errors import UnlearnError
+
+REQUEST_TYPES = ("user", "interaction", "item", "modality")
+STRATEGIES = ("random", "core", "edge")
+
+
+@dataclass(frozen=True)
+class ForgetRequest:
+    """A validated request in internal ids.
+
+    ``users`` and ``items`` are sorted unique ids, except for ``interaction`` requests where they are aligned pairs
+    (``users[k]`` forgets ``items[k]``). ``modality`` is set for ``modality`` requests only.
+    """
+
+    type: str
+    users: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    items: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    modality: str = None
+    source: str = ""
+
+    def sha256(self) -> str:
+        """Content hash: the same forget set always hashes the same, whatever file or draw produced it."""
+        h = hashlib.sha256(f"{self.type}|{self.modality}|".encode())
+        h.update(np.ascontiguousarray(self.users, dtype=np.int64).tobytes())
+        h.update(b"|")
+        h.update(np.ascontiguousarray(self.items, dtype=np.int64).tobytes())
+        return h.hexdigest()
+
+    def summary(self) -> dict:
+        return {
+            "type": self.type,
+            "users": int(len(np.unique(self.users))),
+            "items": int(len(np.unique(self.items))),
+            "modality": self.modality,
+            "source": self.source,
+            "sha256": self.sha256(),
+        }
+
+
+def request_from_config(config, train_dataset) -> ForgetRequest:
+    """The request a config describes (``forget_file`` or ``forget_ratio``), validated against the training split."""
+    kind = config["forget_type"]
+    if kind not in REQUEST_TYPES:
+        raise UnlearnError(f"forget_type '{kind}' is not one of {', '.join(REQUEST_TYPES)}")
+    if config["forget_file"]:
+        request = read_request_csv(config["forget_file"], kind, train_dataset, config["forget_modality"])
+    elif config["forget_ratio"]:
+        request = sample_request(
+            train_dataset, kind, config["forget_ratio"], config["forget_seed"], config["forget_strategy"],
+            config["forget_modality"],
+        )
+    else:
+        raise UnlearnError(f"forget_type '{kind}' needs forget_file=PATH.csv or forget_ratio=FRACTION")
+    validate_request(request, train_dataset)
+    return request
+
+
+def read_request_csv(path, kind, dataset, default_modality=None) -> ForgetRequest:
+    """Read a request CSV of raw tokens; unknown tokens, missing columns and empty files give one clear line."""
+    uid, iid = dataset.uid_field, dataset.iid_field
+    needed = {"user": [uid], "interaction": [uid, iid], "item": [iid], "modality": [iid]}[kind]
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+    except FileNotFoundError:
+        raise UnlearnError(f"forget_file {path}: no such file") from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise UnlearnError(f"forget_file {path}: not a readable CSV ({exc})") from None
+    if not rows or not any(cell.strip() for cell in rows[0]):
+        raise UnlearnError(f"forget_file {path}: empty file (a header with column {', '.join(needed)} is expected)")
+    header = [h.strip() for h in rows[0]]
+    missing = [c for c in needed if c not in header]
+    if missing:
+        raise UnlearnError(f"forget_file {path}: missing column {', '.join(missing)} for a {kind} request (header: {','.join(header)})")
+    for line_no, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise UnlearnError(f"forget_file {path}: line {line_no} has {len(row)} fields, the header has {len(header)}")
+    body = [[cell.strip() for cell in row] for row in rows[1:] if any(cell.strip() for cell in row)]
+    if not body:
+        raise UnlearnError(f"forget_file {path}: no rows, nothing to forget")
+    columns = {name: [row[header.index(name)] for row in body] for name in header}
+    unique_rows = list(dict.fromkeys(zip(*(columns[c] for c in needed + (["modality"] if "modality" in header else [])))))
+    if len(unique_rows) < len(body):
+        getLogger().warning(f"forget_file {path}: dropped {len(body) - len(unique_rows)} duplicate rows")
+    users = _to_ids(dataset, uid, [r[needed.index(uid)] for r in unique_rows], path) if uid in needed else None
+    items = _to_ids(dataset, iid, [r[needed.index(iid)] for r in unique_rows], path) if iid in needed else None
+    modality = None
+    if kind == "modality":
+        modalities = sorted({r[-1] for r in unique_rows}) if "modality" in header else [default_modality]
+        if len(modalities) != 1 or not modalities[0]:
+            raise UnlearnError(
+                f"forget_file {path}: a modality request names exactly one modality (column modality or forget_modality), got {modalities}"
+            )
+        modality = modalities[0]
+    if kind == "interaction":
+        return ForgetRequest(kind, users, items, source=str(path))
+    return ForgetRequest(
+        kind,
+        np.unique(users) if users is not None else np.zeros(0, np.int64),
+        np.unique(items) if items is not None else np.zeros(0, np.int64),
+        modality,
+        str(path),
+    )
+
+
+def _to_ids(dataset, field_name, tokens, path) -> np.ndarray:
+    token_to_id = dataset.field2token_id[field_name]
+    unknown = [t for t in dict.fromkeys(tokens) if t not in token_to_id]
+    if unknown:
+        shown = ", ".join(unknown[:5]) + (f" (+{len(unknown) - 5} more)" if len(unknown) > 5 else "")
+        raise UnlearnError(f"forget_file {path}: unknown {field_name} tokens: {shown}")
+    return np.array([token_to_id[t] for t in tokens], dtype=np.int64)
+
+
+def sample_request(dataset, kind, ratio, seed=2020, strategy="random", modality=None) -> ForgetRequest:
+    """Draw a request over the training interactions of ``dataset``.
+
+    ``ratio`` is the share of users (``user``), of training interactions (``interaction``) or of items (``item``,
+    ``modality``). ``random`` draws uniformly; ``core`` takes the most active users / items (interactions: those of
+    the most active users), ``edge`` the least active, ties broken by the seeded draw.
+    """
+    if strategy not in STRATEGIES:
+        raise UnlearnError(f"forget_strategy '{strategy}' is not one of {', '.join(STRATEGIES)}")
+    if not 0 < float(ratio) < 1:
+        raise UnlearnError(f"forget_ratio {ratio} must be strictly between 0 and 1")
+    rng = np.random.default_rng(seed)
+    users = dataset.inter_feat[dataset.uid_field].numpy()
+    items = dataset.inter_feat[dataset.iid_field].numpy()
+    source = f"sampled ratio={ratio} seed={seed} strategy={strategy}"
+    if kind == "interaction":
+        activity = np.bincount(users, minlength=dataset.user_num)[users]
+        picked = _pick(np.arange(len(users)), activity, ratio, strategy, rng)
+        picked.sort()
+        return ForgetRequest(kind, users[picked], items[picked], source=source)
+    if kind == "user":
+        candidates = np.unique(users)
+        activity = np.bincount(users, minlength=dataset.user_num)[candidates]
+        return ForgetRequest(kind, users=np.sort(_pick(candidates, activity, ratio, strategy, rng)), source=source)
+    candidates = np.unique(items)
+    if kind == "modality":
+        _check_modality(dataset, modality)
+        present = dataset.modality_features[modality][candidates].abs().sum(dim=1).numpy() > 0
+        candidates = candidates[present]
+    activity = np.bincount(items, minlength=dataset.item_num)[candidates]
+    picked = np.sort(_pick(candidates, activity, ratio, strategy, rng))
+    return ForgetRequest(kind, items=picked, modality=modality, source=source)
+
+
+def _pick(candidates, activity, ratio, strategy, rng):
+    n = max(1, int(round(len(candidates) * float(ratio))))
+    if strategy == "random":
+        return rng.choice(candidates, n, replace=False)
+    tie_break = rng.random(len(candidates))
+    order = np.lexsort((tie_break, -activity if strategy == "core" else activity))
+    return candidates[order[:n]]
+
+
+def _check_modality(dataset, modality):
+    available = sorted(getattr(dataset, "modality_features", {}) or {})
+    if modality not in available:
+        raise UnlearnError(
+            f"forget_modality '{modality}': dataset {dataset.dataset_name} has "
+            + (f"modalities {', '.join(available)}" if available else "no modality features")
+        )
+
+
+def validate_request(request, train_dataset):
+    """Refuse requests that cover nothing, or everything, of the training data."""
+    if request.type == "modality":
+        _check_modality(train_dataset, request.modality)
+        if len(request.items) == 0:
+            raise UnlearnError(f"request {request.source}: no items, nothing to forget")
+        return
+    from recbole_unlearn.unlearn.split import forget_mask
+
+    covered = int(forget_mask(request, train_dataset.inter_feat, train_dataset).sum())
+    if covered == 0:
+        raise UnlearnError(f"request {request.source}: covers no training interaction, nothing to forget")
+    if covered == len(train_dataset.inter_feat):
+        raise UnlearnError(f"request {request.source}: would remove every training interaction")

@@ -1,0 +1,81 @@
+"""Forget / retain split of the data built for a model, from a validated request.
+
+- forget set: the training interactions the request covers;
+- retain set: every other training interaction;
+- the valid / test interactions the request covers leave the retain evaluation (``forget_valid`` / ``forget_test``);
+- item and modality requests also purge feature rows: the retain datasets carry features with those rows zeroed.
+
+Everything a model derives from data must then be rebuilt from ``retain_train``
+(:func:`recbole_unlearn.unlearn.rebind.rebind_model`).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from recbole_unlearn.unlearn.request import ForgetRequest
+
+
+def forget_mask(request: ForgetRequest, inter, dataset) -> torch.Tensor:
+    """Boolean mask over the rows of ``inter`` (an ``Interaction``) that ``request`` covers."""
+    users = inter[dataset.uid_field].numpy()
+    items = inter[dataset.iid_field].numpy()
+    if request.type == "user":
+        covered = np.isin(users, request.users)
+    elif request.type == "item":
+        covered = np.isin(items, request.items)
+    elif request.type == "interaction":
+        n_items = dataset.item_num
+        covered = np.isin(users * n_items + items, request.users * n_items + request.items)
+    else:  # modality: no interaction is forgotten, only feature rows
+        covered = np.zeros(len(users), dtype=bool)
+    return torch.from_numpy(covered)
+
+
+@dataclass
+class ForgetSplit:
+    request: ForgetRequest
+    retain_train: object
+    forget_train: object
+    retain_valid: object
+    retain_test: object
+    forget_valid: object
+    forget_test: object
+
+    @property
+    def revoked_items(self) -> np.ndarray:
+        """Items that may never be recommended again (item requests only)."""
+        return self.request.items if self.request.type == "item" else np.zeros(0, dtype=np.int64)
+
+    @property
+    def touched_users(self) -> np.ndarray:
+        return np.unique(self.forget_train.inter_feat[self.forget_train.uid_field].numpy())
+
+    @property
+    def touched_items(self) -> np.ndarray:
+        if self.request.type in ("item", "modality"):
+            return np.asarray(self.request.items)
+        return np.unique(self.forget_train.inter_feat[self.forget_train.iid_field].numpy())
+
+
+def split_datasets(request: ForgetRequest, train, valid, test) -> ForgetSplit:
+    """Split the built ``train`` / ``valid`` / ``test`` datasets by ``request``; inputs are left unchanged."""
+    parts = {}
+    for name, ds in (("train", train), ("valid", valid), ("test", test)):
+        mask = forget_mask(request, ds.inter_feat, ds)
+        retained = purge_features(request, ds.copy(ds.inter_feat[~mask]))
+        parts[f"retain_{name}"] = retained
+        parts[f"forget_{name}"] = ds.copy(ds.inter_feat[mask])
+    return ForgetSplit(request=request, **parts)
+
+
+def purge_features(request: ForgetRequest, dataset):
+    """``dataset`` with the request's feature rows zeroed: every modality for items, one for modality requests."""
+    if request.type not in ("item", "modality") or not getattr(dataset, "modality_features", None):
+        return dataset
+    names = list(dataset.modality_features) if request.type == "item" else [request.modality]
+    rows = torch.as_tensor(request.items, dtype=torch.long)
+    for name in names:
+        dataset = dataset.with_modality_rows_purged(name, rows)
+    return dataset

@@ -1,0 +1,192 @@
+"""``UnlearningTrainer``: makes a trained model forget, through RecBole's trainer and the model's ``predict`` only.
+
+From a trained model rebound to the retain data, each step draws a batch of forgotten pairs :math:`(u, i)` with sampled
+negatives :math:`j`, and a batch of retained pairs of the same size, and minimises
+
+.. math::
+    w_f \\, \\ell_f(u, i, j) + w_r \\, \\mathrm{BPR}(\\text{retained}) + w_a \\, \\mathrm{anchor}(\\text{retained}),
+
+where :math:`\\ell_f` is reverse BPR (``log_sigmoid``), a hinge to the user's held-out score level (``hinge``) or
+negated BPR (``negated_bpr``, gradient ascent), and the anchor holds retained scores near those of the model right
+after the rebind. Rows of the embedding tables that the forget set touches learn at ``unlearn_lr_touched``, everything
+else at ``unlearn_lr_rest`` (:class:`~recbole_unlearn.unlearn.optim.RowwiseAdam`). One pass covers the forget set
+once; after each pass the stopping rules (:mod:`~recbole_unlearn.unlearn.stopping`) are checked.
+"""
+
+import copy
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from recbole_unlearn.audit.mia import auc, same_user_heldout
+from recbole_unlearn.audit.ranking import pairs
+from recbole_unlearn.audit.scores import pair_interaction, pair_scores
+from recbole_unlearn.errors import UnlearnError
+from recbole_unlearn.trainer import Trainer
+from recbole_unlearn.unlearn import losses
+from recbole_unlearn.unlearn.optim import RowwiseAdam
+from recbole_unlearn.unlearn.rebind import embedding_tables
+from recbole_unlearn.unlearn.stopping import first_rule_fired, parse_stop_rules
+
+FORGET_LOSS_FORMS = ("log_sigmoid", "hinge", "negated_bpr")
+
+
+@dataclass
+class UnlearnOutcome:
+    """What a run of :meth:`UnlearningTrainer.unlearn` did: passes, which rule stopped it and when, per-pass log."""
+
+    passes: int = 0
+    stopped_by: str = "budget"
+    stop_value: float = None
+    log: list = field(default_factory=list)
+
+
+def check_unlearn_config(config):
+    """Refuse unknown values of the trainer's keys, with one line naming the key (called before any training)."""
+    if config["unlearn_forget_loss"] not in FORGET_LOSS_FORMS:
+        raise UnlearnError(
+            f"unlearn_forget_loss '{config['unlearn_forget_loss']}' is not one of {', '.join(FORGET_LOSS_FORMS)}"
+        )
+    if config["unlearn_neg_sampling"] not in ("uniform", "popularity"):
+        raise UnlearnError(f"unlearn_neg_sampling '{config['unlearn_neg_sampling']}' is not one of uniform, popularity")
+    for key in ("unlearn_epochs", "unlearn_batch_size"):
+        if not isinstance(config[key], int) or config[key] < 1:
+            raise UnlearnError(f"{key} must be a positive integer, got {config[key]!r}")
+    parse_stop_rules(config["unlearn_stop"])
+
+
+class UnlearningTrainer(Trainer):
+    """A RecBole trainer (with safe checkpoints) that adds :meth:`unlearn`; ``fit`` / ``evaluate`` work as usual."""
+
+    def __init__(self, config, model):
+        super().__init__(config, model)
+        check_unlearn_config(config)
+        self.forget_loss = config["unlearn_forget_loss"]
+        self.forget_weight = float(config["forget_weight"])
+        self.retain_weight = float(config["retain_weight"])
+        self.anchor_weight = float(config["unlearn_anchor_weight"] or 0.0)
+        self.passes = int(config["unlearn_epochs"])
+        self.batch_size = int(config["unlearn_batch_size"])
+        self.neg_sampling = config["unlearn_neg_sampling"]
+        self.stop_rules = parse_stop_rules(config["unlearn_stop"])
+        self.stop_auc = float(config["unlearn_stop_auc"])
+
+    # ----------------------------------------------------------------------------------------------------------------
+    def unlearn(self, split, valid_heldout, show_progress=False) -> UnlearnOutcome:
+        """Run passes over ``split.forget_train`` until a stopping rule fires.
+
+        Args:
+            split: a :class:`~recbole_unlearn.unlearn.split.ForgetSplit`.
+            valid_heldout: ``(users, items)`` validation pairs of the original data (retained and forgotten), the
+                held-out side for the hinge level and the ``mia_auc`` rule.
+        """
+        model = self.model
+        forget_u, forget_i = (torch.from_numpy(a) for a in pairs(split.forget_train))
+        retain_u, retain_i = (torch.from_numpy(a) for a in pairs(split.retain_train))
+        if len(forget_u) == 0:
+            raise UnlearnError("the forget set holds no training interaction: nothing for gradient steps to forget")
+        heldout = tuple(torch.from_numpy(np.asarray(a)) for a in same_user_heldout(pairs(split.forget_train), valid_heldout))
+        negatives = self._negative_sampler(retain_i, model.n_items)
+        optimizer = self._rowwise_optimizer(split)
+        reference = copy.deepcopy(model).eval() if self.anchor_weight and self.retain_weight else None
+        outcome = UnlearnOutcome()
+        steps = math.ceil(len(forget_u) / self.batch_size)
+        progress = tqdm(range(self.passes), desc="Unlearn", ncols=100, disable=not show_progress)
+        for pass_idx in progress:
+            level = self._heldout_level(forget_u, heldout) if self.forget_loss == "hinge" else None
+            model.train()
+            order = torch.randperm(len(forget_u))
+            total = 0.0
+            for step in range(steps):
+                idx = order[step * self.batch_size : (step + 1) * self.batch_size]
+                loss = self._step_loss(forget_u[idx], forget_i[idx], retain_u, retain_i, negatives, level, reference)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                total += loss.item()
+            outcome.passes = pass_idx + 1
+            stats = self._pass_stats(forget_u, forget_i, heldout)
+            outcome.log.append({"pass": outcome.passes, "loss": total / steps, **stats})
+            progress.set_postfix(loss=f"{total / steps:.4f}", auc=f"{stats['forget_vs_valid_auc']:.3f}")
+            rule, value = first_rule_fired(
+                self.stop_rules, stats["forget_vs_valid_auc"], stats["above_level_share"], self.stop_auc
+            )
+            if rule is not None:
+                outcome.stopped_by, outcome.stop_value = rule, value
+                break
+        model.eval()
+        self.logger.info(f"unlearning stopped by rule '{outcome.stopped_by}' after pass {outcome.passes}")
+        return outcome
+
+    # ----------------------------------------------------------------------------------------------------------------
+    def _step_loss(self, fu, fi, retain_u, retain_i, negatives, level, reference):
+        model = self.model
+        n = len(fu)
+        pick = torch.randint(len(retain_u), (n,))
+        ru, ri = retain_u[pick], retain_i[pick]
+        fj, rj = negatives(n), negatives(n)
+        users = torch.cat([fu, fu, ru, ru])
+        items = torch.cat([fi, fj, ri, rj])
+        scores = model.predict(pair_interaction(model, users, items))
+        s_fi, s_fj, s_ri, s_rj = scores.split(n)
+        if self.forget_loss == "hinge":
+            forget_term = losses.hinge_to_level(s_fi, level[fu].to(s_fi.device))
+        else:
+            forget_term = losses.FORGET_LOSSES[self.forget_loss](s_fi, s_fj)
+        loss = self.forget_weight * forget_term
+        if self.retain_weight:
+            loss = loss + self.retain_weight * losses.bpr(s_ri, s_rj)
+        if reference is not None:
+            with torch.no_grad():
+                ref = reference.predict(pair_interaction(reference, users[2 * n :], items[2 * n :]))
+            loss = loss + self.anchor_weight * losses.anchor(scores[2 * n :], ref)
+        return loss
+
+    def _negative_sampler(self, retain_items, n_items):
+        """Draws negatives uniformly over real items, or by their popularity in the retain set."""
+        if self.neg_sampling == "uniform":
+            return lambda n: torch.randint(1, n_items, (n,))
+        weights = torch.bincount(retain_items, minlength=n_items).double()
+        weights[0] = 0.0
+        return lambda n: torch.multinomial(weights, n, replacement=True)
+
+    def _rowwise_optimizer(self, split):
+        """``unlearn_lr_touched`` for rows the forget set touches, ``unlearn_lr_rest`` for everything else."""
+        lr_touched = float(self.config["unlearn_lr_touched"])
+        lr_rest = float(self.config["unlearn_lr_rest"])
+        touched = {"user": split.touched_users, "item": split.touched_items}
+        groups = []
+        tables = embedding_tables(self.model)
+        for side, param in tables.items():
+            row_lr = torch.full((param.size(0), 1), lr_rest, device=param.device)
+            row_lr[torch.as_tensor(touched[side], dtype=torch.long)] = lr_touched
+            groups.append({"params": [param], "lr": row_lr})
+        in_tables = {id(p) for p in tables.values()}
+        rest = [p for p in self.model.parameters() if p.requires_grad and id(p) not in in_tables]
+        if rest:
+            groups.append({"params": rest, "lr": lr_rest})
+        return RowwiseAdam(groups)
+
+    def _heldout_level(self, forget_u, heldout):
+        """:math:`t_u`: mean score of each user's held-out validation items; the median level for users without."""
+        h_users, h_items = heldout
+        level = torch.full((self.model.n_users,), float("nan"))
+        if len(h_users):
+            scores = pair_scores(self.model, h_users, h_items)
+            sums = torch.zeros(self.model.n_users).index_add_(0, h_users, scores)
+            counts = torch.zeros(self.model.n_users).index_add_(0, h_users, torch.ones_like(scores))
+            level = sums / counts
+        fallback = level[~level.isnan()].median() if (~level.isnan()).any() else torch.tensor(0.0)
+        return torch.where(level.isnan(), fallback, level)
+
+    def _pass_stats(self, forget_u, forget_i, heldout):
+        """What the stopping rules look at: forgotten vs held-out validation AUC, share of scores above the level."""
+        forget_scores = pair_scores(self.model, forget_u, forget_i)
+        level = self._heldout_level(forget_u, heldout)
+        return {
+            "forget_vs_valid_auc": auc(forget_scores.numpy(), pair_scores(self.model, *heldout).numpy()),
+            "above_level_share": float((forget_scores > level[forget_u]).float().mean()),
+        }

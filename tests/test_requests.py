@@ -1,0 +1,99 @@
+"""Requests: CSV of raw tokens and sampling, and every bad input refused in one line before anything is trained."""
+
+import numpy as np
+import pytest
+
+from recbole_unlearn.errors import UnlearnError
+from recbole_unlearn.quick_start import load_run, run
+from recbole_unlearn.unlearn.request import read_request_csv, sample_request
+
+
+@pytest.fixture
+def train_dataset(fast_config):
+    _, loaders, _, _ = load_run("LightGCN", "tiny", config_dict=fast_config, argv=[])
+    return loaders[0]._dataset
+
+
+def write(tmp_path, text, name="req.csv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_csv_tokens_map_to_internal_ids_and_duplicates_are_dropped(tmp_path, train_dataset, caplog):
+    path = write(tmp_path, "user_id,item_id\nu3,i5\nu3,i5\nu7,i1\n")
+    request = read_request_csv(path, "interaction", train_dataset)
+    assert len(request.users) == 2
+    assert train_dataset.id2token("user_id", request.users).tolist() == ["u3", "u7"]
+    assert train_dataset.id2token("item_id", request.items).tolist() == ["i5", "i1"]
+    assert "dropped 1 duplicate rows" in caplog.text
+
+
+def test_user_request_from_csv_and_its_hash_is_content_based(tmp_path, train_dataset):
+    a = read_request_csv(write(tmp_path, "user_id\nu1\nu2\n", "a.csv"), "user", train_dataset)
+    b = read_request_csv(write(tmp_path, "user_id\nu2\nu1\nu1\n", "b.csv"), "user", train_dataset)
+    assert a.sha256() == b.sha256()
+
+
+@pytest.mark.parametrize("strategy", ["random", "core", "edge"])
+def test_sampled_requests_follow_the_strategy(train_dataset, strategy):
+    request = sample_request(train_dataset, "user", 0.1, seed=1, strategy=strategy)
+    activity = np.bincount(train_dataset.inter_feat["user_id"].numpy(), minlength=train_dataset.user_num)
+    active = activity[1:]
+    picked = activity[request.users]
+    assert len(request.users) == round(0.1 * (train_dataset.user_num - 1))
+    if strategy == "core":
+        assert picked.min() >= np.sort(active)[::-1][len(picked) - 1]
+    if strategy == "edge":
+        assert picked.max() <= np.sort(active)[len(picked) - 1]
+
+
+BAD_REQUESTS = [
+    ("user_id\nnobody\nghost\n", "user", "unknown user_id tokens: nobody, ghost"),
+    ("user_id\n", "user", "no rows, nothing to forget"),
+    ("", "user", "empty file"),
+    ("item_id\ni1\n", "user", "missing column user_id"),
+    ("user_id,item_id\nu1\n", "interaction", "line 2 has 1 fields, the header has 2"),
+    ("item_id\ni1\n", "modality", "names exactly one modality"),
+    ("item_id,modality\ni1,image\n", "modality", "forget_modality 'image': dataset tiny has no modality features"),
+]
+
+
+@pytest.mark.parametrize("text,kind,message", BAD_REQUESTS)
+def test_bad_request_gives_one_line_and_writes_nothing(tmp_path, fast_config, text, kind, message):
+    path = write(tmp_path, text)
+    cfg = {**fast_config, "forget_type": kind, "forget_file": path, "report_file": str(tmp_path / "r.json")}
+    with pytest.raises(UnlearnError, match=message) as err:
+        run("LightGCN", "tiny", config_dict=cfg, argv=[])
+    assert "\n" not in str(err.value)
+    assert not (tmp_path / "saved").exists() or not any((tmp_path / "saved").iterdir())
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_request_removing_every_interaction_is_refused(tmp_path, fast_config, train_dataset):
+    tokens = train_dataset.field2id_token["user_id"][1:]
+    path = write(tmp_path, "user_id\n" + "\n".join(tokens) + "\n")
+    with pytest.raises(UnlearnError, match="would remove every training interaction"):
+        run("LightGCN", "tiny", config_dict={**fast_config, "forget_type": "user", "forget_file": path}, argv=[])
+
+
+@pytest.mark.parametrize(
+    "key,value,message",
+    [
+        ("forget_type", "everything", "forget_type 'everything' is not one of"),
+        ("unlearn_method", "magic", "unlearn_method 'magic' is not one of"),
+        ("unlearn_stop", ["patience"], "unlearn_stop: unknown rule patience"),
+        ("forget_strategy", "middle", "forget_strategy 'middle' is not one of"),
+        ("forget_ratio", 1.5, "forget_ratio 1.5 must be strictly between 0 and 1"),
+    ],
+)
+def test_bad_unlearning_keys_are_refused_before_training(tmp_path, fast_config, key, value, message):
+    cfg = {**fast_config, "forget_type": "user", "forget_ratio": 0.1, key: value}
+    with pytest.raises(UnlearnError, match=message):
+        run("LightGCN", "tiny", config_dict=cfg, argv=[])
+    assert not (tmp_path / "saved").exists() or not any((tmp_path / "saved").iterdir())
+
+
+def test_model_without_embeddings_is_refused(fast_config):
+    with pytest.raises(UnlearnError, match="model Pop: has no user or item embedding table"):
+        run("Pop", "tiny", config_dict={**fast_config, "forget_type": "user", "forget_ratio": 0.1}, argv=[])

@@ -1,0 +1,87 @@
+"""Unlearning end to end on the tiny fixture: requests, split, rebuilt structures, methods, report."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from recbole_unlearn.audit.audit import concat_pairs
+from recbole_unlearn.audit.ranking import pairs
+from recbole_unlearn.audit.scores import pair_scores
+from recbole_unlearn.model import LightGCN
+from recbole_unlearn.quick_start import run
+from recbole_unlearn.unlearn.methods import unlearn_in_place
+from tests.unlearn_helpers import split_for, trained
+
+UNLEARN = {"unlearn_epochs": 3, "unlearn_batch_size": 128}
+
+
+@pytest.mark.parametrize("kind", ["user", "interaction", "item"])
+def test_each_request_type_end_to_end_writes_report_checkpoint_and_forgets(kind, fast_config, tmp_path):
+    report_file = tmp_path / "out" / "report.json"
+    cfg = {**fast_config, **UNLEARN, "forget_type": kind, "forget_ratio": 0.1, "report_file": str(report_file),
+           "unlearn_gold": True}
+    result = run("LightGCN", "tiny", config_dict=cfg, argv=[])
+    report = json.loads(report_file.read_text())
+    assert {"model", "dataset", "method", "request", "results", "speedup_vs_gold"} <= set(report)
+    assert {"type", "users", "items", "interactions", "sha256"} <= set(report["request"])
+    for name in ("original", "unlearned", "gold"):
+        assert {"retain_recall@20", "retain_ndcg@20", "forget_recall@20", "mia_auc", "time_s"} <= set(report["results"][name])
+    assert report["request"]["type"] == kind and report["request"]["interactions"] > 0
+    assert report["speedup_vs_gold"] > 0
+    assert (tmp_path / "out" / "report.md").read_text().startswith("# Unlearning audit")
+    assert (tmp_path / "out" / "report.png").read_bytes()[:4] == b"\x89PNG"
+    state = torch.load(result["checkpoint"], weights_only=True)
+    assert state["unlearning"]["request"]["sha256"] == report["request"]["sha256"]
+    if kind == "item":
+        assert report["results"]["unlearned"]["revoked_in_top20_after_filter"] == 0.0
+
+
+def test_retain_graph_equals_graph_built_on_retain_set_and_holds_no_forgotten_edge(fast_config):
+    config, loaders, model = trained("LightGCN", {**fast_config, **UNLEARN, "forget_type": "interaction", "forget_ratio": 0.2})
+    split = split_for(config, loaders)
+    unlearned, _ = unlearn_in_place("reverse_bpr", config, model, split, concat_pairs(split.retain_valid, split.forget_valid))
+    fresh = LightGCN(config, split.retain_train)
+    assert torch.equal(unlearned.norm_adj.to_dense(), fresh.norm_adj.to_dense())
+    users, items = pairs(split.forget_train)
+    adjacency = unlearned.norm_adj.to_dense()
+    assert adjacency[users, items + model.n_users].abs().sum() == 0  # no forgotten edge is reachable
+    assert adjacency[items + model.n_users, users].abs().sum() == 0
+    retained_u, retained_i = pairs(split.retain_train)
+    assert (adjacency[retained_u, retained_i + model.n_users] > 0).all()
+    # the original model object is untouched: it still has the forgotten edges
+    assert (model.norm_adj.to_dense()[users, items + model.n_users] > 0).all()
+
+
+def test_reverse_bpr_lowers_forgotten_scores_and_changes_weights(fast_config):
+    config, loaders, model = trained("LightGCN", {**fast_config, **UNLEARN, "forget_type": "user", "forget_ratio": 0.1}, epochs=5)
+    split = split_for(config, loaders)
+    users, items = pairs(split.forget_train)
+    before = pair_scores(model, users, items)
+    unlearned, outcome = unlearn_in_place("reverse_bpr", config, model, split, concat_pairs(split.retain_valid, split.forget_valid))
+    after = pair_scores(unlearned, users, items)
+    assert outcome.passes == 3 and outcome.stopped_by == "budget"
+    assert (after < before).float().mean() > 0.9 and after.mean() < before.mean()
+    assert not torch.equal(unlearned.user_embedding.weight, model.user_embedding.weight)
+
+
+@pytest.mark.parametrize("method", ["finetune", "neggrad", "reset"])
+def test_reference_methods_run_and_change_the_model(method, fast_config):
+    config, loaders, model = trained("LightGCN", {**fast_config, **UNLEARN, "forget_type": "user", "forget_ratio": 0.1})
+    split = split_for(config, loaders)
+    unlearned, outcome = unlearn_in_place(method, config, model, split, concat_pairs(split.retain_valid, split.forget_valid))
+    assert not torch.equal(unlearned.user_embedding.weight, model.user_embedding.weight)
+    if method == "reset":  # only the forgotten users' rows were redrawn
+        kept = np.setdiff1d(np.arange(model.n_users), split.request.users)
+        assert torch.equal(unlearned.user_embedding.weight[kept], model.user_embedding.weight[kept])
+
+
+def test_mia_stop_rule_fires_and_is_reported(fast_config):
+    cfg = {**fast_config, **UNLEARN, "forget_type": "user", "forget_ratio": 0.1, "unlearn_epochs": 30,
+           "unlearn_stop": ["mia_auc"], "unlearn_stop_auc": 0.9}
+    config, loaders, model = trained("LightGCN", cfg)
+    split = split_for(config, loaders)
+    _, outcome = unlearn_in_place("reverse_bpr", config, model, split, concat_pairs(split.retain_valid, split.forget_valid))
+    assert outcome.stopped_by == "mia_auc" and outcome.passes < 30
+    assert outcome.log[-1]["forget_vs_valid_auc"] <= 0.9
