@@ -39,6 +39,18 @@ class Config(RecBoleConfig):
     def __init__(self, model=None, dataset=None, config_file_list=None, config_dict=None, argv=None):
         self._argv = sys.argv[1:] if argv is None else list(argv)
         super().__init__(model, dataset, config_file_list, config_dict)
+        self._apply_request_defaults()
+
+    def _apply_request_defaults(self):
+        """The recipe ``unlearn_defaults[forget_type]`` (from properties/) for every key the user did not set.
+
+        So ``--forget_type=interaction --forget_ratio=0.05`` alone gets the best measured recipe for interaction
+        requests, and any key given explicitly (file, dict or command line) still wins.
+        """
+        recipe = (self.final_config_dict.get("unlearn_defaults") or {}).get(self.final_config_dict.get("forget_type"))
+        for key, value in (recipe or {}).items():
+            if key not in self.external_config_dict:
+                self.final_config_dict[key] = value
 
     def compatibility_settings(self):
         restore_numpy_aliases()

@@ -25,11 +25,11 @@ def pairs(dataset):
 
 def _mask(rows_users, users, items, n_items):
     """Boolean ``(len(rows_users), n_items)`` matrix marking (user, item) pairs, rows in the order of rows_users."""
-    position = {u: r for r, u in enumerate(rows_users.tolist())}
-    keep = np.fromiter((u in position for u in users.tolist()), bool, len(users))
-    rows = np.fromiter((position[u] for u in users[keep].tolist()), np.int64, int(keep.sum()))
+    order = np.argsort(rows_users)
+    position = np.clip(np.searchsorted(rows_users[order], users), 0, max(len(rows_users) - 1, 0))
+    keep = rows_users[order][position] == users
     mask = torch.zeros(len(rows_users), n_items, dtype=torch.bool)
-    mask[torch.from_numpy(rows), torch.from_numpy(items[keep])] = True
+    mask[torch.from_numpy(order[position[keep]]), torch.from_numpy(items[keep])] = True
     return mask
 
 

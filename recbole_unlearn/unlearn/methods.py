@@ -8,6 +8,7 @@ finetune       the same trainer with ``forget_weight = 0``: BPR on retained pair
 neggrad        the same trainer with negated BPR on the forget set and no retain term: gradient ascent
 reset          re-initialise the embedding rows of forgotten users (user requests) or items (item / modality
                requests); no gradient step
+rebuild        the rebind alone: retain-side graph and features, trained weights untouched (a baseline)
 retrain        gold: a new model trained from scratch on the retain set, same config and seed, early stopping
                (:func:`recbole_unlearn.quick_start.retrain`)
 =============  =====================================================================================================
@@ -27,7 +28,7 @@ TRAINER_OVERRIDES = {
     "finetune": {"forget_weight": 0.0},
     "neggrad": {"unlearn_forget_loss": "negated_bpr", "retain_weight": 0.0},
 }
-METHODS = (*TRAINER_OVERRIDES, "reset", "retrain")
+METHODS = (*TRAINER_OVERRIDES, "reset", "rebuild", "retrain")
 
 
 def config_with(config, **overrides):
@@ -42,8 +43,9 @@ def unlearn_in_place(method, config, model, split, valid_heldout, show_progress=
     if method not in METHODS or method == "retrain":
         raise UnlearnError(f"unlearn_method '{method}' is not one of {', '.join(METHODS)}")
     model = rebind_model(copy.deepcopy(model), config, split.retain_train)
-    if method == "reset":
-        reset_forgotten_rows(model, split)
+    if method in ("reset", "rebuild"):
+        if method == "reset":
+            reset_forgotten_rows(model, split)
         return model, UnlearnOutcome(stopped_by="none")
     trainer = UnlearningTrainer(config_with(config, **TRAINER_OVERRIDES[method]), model)
     outcome = trainer.unlearn(split, valid_heldout, show_progress=show_progress)

@@ -1,0 +1,261 @@
+"""Every unlearning method against gold, per request type: the benchmark behind the defaults (issue "Match gold").
+
+For each dataset x model x request type x forget draw it trains the original once (cached), draws the request,
+retrains gold on the retain set (cached), runs every method variant from the same original, and audits them all with
+the package's own audit (retain / forget Recall@20, membership-inference AUC, time). Then it prints, per request type,
+mean and spread over the draws, the gap of each variant to gold, and whether the default recipe meets the targets:
+retain R@20 >= 0.98 x gold, |forget R@20 - gold| <= 0.01 (0.02 on ml-100k), |MIA - gold| <= 0.02 and MIA >= 0.49,
+speed-up >= 1000x (user) / 40x (interaction, item).
+
+Originals and golds are cached under ``bench/cache/`` by a hash of everything that defines them (model, dataset,
+config, seed, and the request's sha256 for gold), so a rerun only pays for the unlearning.
+
+    python bench/bench_unlearning.py --datasets ml-100k lfm2k --models LightGCN FREEDOM --draws 2
+    python bench/bench_unlearning.py --datasets baby --models LightGCN --requests user interaction item --draws 2
+
+Results: ``bench/results/unlearning-<dataset>-<model>.{md,json,png}`` (written atomically).
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from recbole_unlearn.audit.audit import Audit, concat_pairs  # noqa: E402
+from recbole_unlearn.audit.report import atomic_write  # noqa: E402
+from recbole_unlearn.errors import UnlearnError  # noqa: E402
+from recbole_unlearn.checkpoint import load_checkpoint, restore_model, save_checkpoint  # noqa: E402
+from recbole_unlearn.quick_start import build_model, build_trainer, load_data, retrain  # noqa: E402
+from recbole_unlearn.unlearn.methods import config_with, unlearn_in_place  # noqa: E402
+from recbole_unlearn.unlearn.request import request_from_config  # noqa: E402
+from recbole_unlearn.unlearn.split import split_datasets  # noqa: E402
+
+CACHE = ROOT / "bench" / "cache"
+RESULTS = ROOT / "bench" / "results"
+REQUESTS = {"user": 0.05, "interaction": 0.05, "item": 0.01, "modality": 0.05}
+
+# Every trainer knob, neutral; each variant states what it changes.
+PLAIN = {
+    "unlearn_epochs": 8, "unlearn_stop": ["budget"], "unlearn_forget_loss": "log_sigmoid",
+    "unlearn_neg_sampling": "uniform", "unlearn_anchor_weight": 0.0, "forget_weight": 1.0, "retain_weight": 1.0,
+    "unlearn_lr_touched": 2e-2, "unlearn_lr_rest": 1e-4,
+}
+VARIANTS = {
+    "default": None,  # whatever properties/overall.yaml's unlearn_defaults give this request type
+    "rebuild": {**PLAIN, "unlearn_method": "rebuild"},
+    "reset": {**PLAIN, "unlearn_method": "reset"},
+    "reverse_bpr (paper, one lr 5e-3)": {**PLAIN, "unlearn_method": "reverse_bpr", "unlearn_lr_touched": 5e-3, "unlearn_lr_rest": 5e-3},
+    "reverse_bpr (split lr)": {**PLAIN, "unlearn_method": "reverse_bpr"},
+    "reverse_bpr (hinge+pop+anchor)": {
+        **PLAIN, "unlearn_method": "reverse_bpr", "unlearn_forget_loss": "hinge", "unlearn_neg_sampling": "popularity",
+        "unlearn_anchor_weight": 10.0, "unlearn_epochs": 20, "unlearn_stop": ["hinge"],
+    },
+    "reverse_bpr (pop+anchor, AUC stop)": {
+        **PLAIN, "unlearn_method": "reverse_bpr", "unlearn_neg_sampling": "popularity", "unlearn_anchor_weight": 10.0,
+        "unlearn_epochs": 20, "unlearn_stop": ["mia_auc"],
+    },
+    "finetune": {**PLAIN, "unlearn_method": "finetune"},
+    "neggrad": {**PLAIN, "unlearn_method": "neggrad", "unlearn_epochs": 2},
+}
+METRICS = ["retain_recall@20", "forget_recall@20", "mia_auc", "time_s"]
+
+
+def key_of(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def cached_model(path: Path, config, dataset, build, train):
+    """A model from ``path`` if cached, else ``train()`` it and cache it; returns ``(model, seconds)``."""
+    model = build()
+    if path.exists():
+        state = load_checkpoint(str(path))
+        restore_model(model, state)
+        return model, state["train_time_s"]
+    start = time.perf_counter()
+    model = train(model)
+    seconds = time.perf_counter() - start
+    save_checkpoint(str(path), model, config, dataset, train_time_s=seconds)
+    return model, seconds
+
+
+def run_cell(dataset, model_name, kind, draw, base, data_path, progress):
+    """All variants and gold for one request draw; returns ``{variant: metrics}``."""
+    cfg = {**base, "data_path": data_path, "forget_type": kind, "forget_ratio": REQUESTS[kind], "forget_seed": 2020 + draw}
+    if kind == "modality":
+        cfg["forget_modality"] = "text"
+    config, loaders = load_data(model_name, dataset, config_dict=cfg, argv=[])
+    train_ds = loaders[0]._dataset
+    original_key = key_of(model_name, dataset, base)
+
+    def train_original(model):
+        trainer = build_trainer(config, model)
+        trainer.saved_model_file = str(CACHE / f".{original_key}-best.pth")
+        trainer.fit(loaders[0], loaders[1], saved=True, show_progress=False)
+        trainer.load_checkpoint_file(trainer.saved_model_file, dataset=train_ds)
+        os.unlink(trainer.saved_model_file)
+        return model
+
+    original, original_s = cached_model(
+        CACHE / f"original-{original_key}.pth", config, train_ds, lambda: build_model(config, loaders[0]), train_original
+    )
+    request = request_from_config(config, train_ds)
+    split = split_datasets(request, train_ds, loaders[1]._dataset, loaders[2]._dataset)
+    gold, gold_s = cached_model(
+        CACHE / f"gold-{key_of(original_key, request.sha256())}.pth", config, train_ds,
+        lambda: config.model_class(config, split.retain_train).to(config["device"]),
+        lambda _: retrain(config, split, config["seed"]),
+    )
+    audit = Audit(split)
+    heldout = concat_pairs(split.retain_valid, split.forget_valid)
+    rows = {"original": {**audit.evaluate(original), "time_s": original_s}, "gold": {**audit.evaluate(gold), "time_s": gold_s}}
+    for name, overrides in VARIANTS.items():
+        variant_config = config if overrides is None else config_with(config, **overrides)
+        method = variant_config["unlearn_method"]
+        if method == "reset" and kind == "interaction":
+            continue  # reset re-draws whole users or items: not defined for interaction requests
+        torch.manual_seed(config["seed"])
+        start = time.perf_counter()
+        try:
+            model, outcome = unlearn_in_place(method, variant_config, original, split, heldout)
+        except UnlearnError as exc:  # e.g. gradient methods on a modality request: no forgotten interaction
+            rows[name] = {"skipped": str(exc)}
+            continue
+        seconds = time.perf_counter() - start
+        rows[name] = {**audit.evaluate(model), "time_s": seconds, "stopped_by": outcome.stopped_by, "passes": outcome.passes}
+        if overrides is None:
+            rows[name]["recipe"] = {k: variant_config[k] for k in sorted(PLAIN) + ["unlearn_method"]}
+        progress.set_postfix_str(f"{dataset}/{model_name}/{kind}#{draw}: {name}")
+    progress.update(1)
+    return rows
+
+
+def summarise(cells, kind, dataset):
+    """Mean and spread over draws of every variant, with its gap to gold and the target check for the default."""
+    names = list(cells[0])
+    tol = 0.02 if dataset == "ml-100k" else 0.01
+    lines = [f"### {kind} request ({len(cells)} draws; mean ± std)", "",
+             "| variant | retain R@20 | % of gold | forget R@20 | - gold | MIA AUC | - gold | time (s) | speed-up | stop |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    summary = {}
+    for name in names:
+        if not all(name in c and "skipped" not in c[name] for c in cells):
+            continue
+        stats = {}
+        for m in METRICS + ["retain_pct", "forget_gap", "mia_gap", "speedup"]:
+            values = []
+            for c in cells:
+                r, g = c[name], c["gold"]
+                value = {
+                    "retain_pct": lambda: 100 * r["retain_recall@20"] / g["retain_recall@20"],
+                    "forget_gap": lambda: (r["forget_recall@20"] or 0) - (g["forget_recall@20"] or 0),
+                    "mia_gap": lambda: (r["mia_auc"] or np.nan) - (g["mia_auc"] or np.nan),
+                    "speedup": lambda: g["time_s"] / max(r["time_s"], 1e-9),
+                }.get(m, lambda: r[m] if r[m] is not None else np.nan)()
+                values.append(value)
+            stats[m] = (float(np.mean(values)), float(np.std(values)))
+        summary[name] = stats
+        stop = ", ".join(sorted({f"{c[name].get('stopped_by', '-')}@{c[name].get('passes', '-')}" for c in cells}))
+        f = lambda m, d=4: f"{stats[m][0]:.{d}f} ± {stats[m][1]:.{d}f}"  # noqa: E731
+        lines.append(
+            f"| {name} | {f('retain_recall@20')} | {stats['retain_pct'][0]:.1f}% | {f('forget_recall@20')} | "
+            f"{stats['forget_gap'][0]:+.4f} | {f('mia_auc', 3)} | {stats['mia_gap'][0]:+.3f} | {f('time_s', 2)} | "
+            f"{stats['speedup'][0]:.0f}x | {stop if name not in ('original', 'gold') else '-'} |"
+        )
+    d = summary.get("default")
+    if d:
+        need = {"user": 1000, "interaction": 40, "item": 40}.get(kind, 0)
+        checks = {
+            "retain >= 98% of gold": d["retain_pct"][0] >= 98,
+            f"|forget gap| <= {tol}": abs(d["forget_gap"][0]) <= tol if kind != "modality" else True,
+            "|MIA gap| <= 0.02 and MIA >= 0.49": kind == "modality" or (abs(d["mia_gap"][0]) <= 0.02 and d["mia_auc"][0] >= 0.49),
+            f"speed-up >= {need}x": d["speedup"][0] >= need,
+        }
+        if kind == "item":
+            checks["revoked items in no top-20 after the filter"] = all(
+                c["default"].get("revoked_in_top20_after_filter") == 0.0 for c in cells
+            )
+        lines += ["", "Default recipe: " + "; ".join(f"{k}: {'met' if ok else 'NOT met'}" for k, ok in checks.items())]
+        recipe = cells[0]["default"].get("recipe")
+        lines += ["", f"Default recipe settings: `{json.dumps(recipe)}`"]
+    return "\n".join(lines) + "\n", summary
+
+
+def plot(summaries, path, title):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(summaries), figsize=(5 * len(summaries), 4.2), dpi=110, squeeze=False)
+    for ax, (kind, summary) in zip(axes[0], summaries.items()):
+        for name, s in summary.items():
+            if name == "original":
+                continue
+            x, y = s["retain_pct"][0], s["forget_gap"][0]
+            ax.scatter([x], [y], marker="*" if name == "gold" else ("D" if name == "default" else "o"), s=90 if name in ("gold", "default") else 35)
+            ax.annotate(name, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.axvline(98, color="grey", lw=0.5, ls="--")
+        ax.set_title(f"{kind} request", fontsize=9)
+        ax.set_xlabel("retain Recall@20, % of gold")
+        ax.set_ylabel("forget Recall@20 - gold's")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    atomic_write(str(path), lambda f: fig.savefig(f, format="png"), mode="wb")
+    plt.close(fig)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", default=["ml-100k"])
+    parser.add_argument("--models", nargs="+", default=["LightGCN"])
+    parser.add_argument("--requests", nargs="+", default=None, help="default: user interaction item (+ modality where features exist)")
+    parser.add_argument("--draws", type=int, default=2, help="forget draws (forget_seed 2020, 2021, ...)")
+    parser.add_argument("--data_path", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--epochs", type=int, default=300, help="training epochs cap for original and gold")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    base = {"show_progress": False, "state": "ERROR", "checkpoint_dir": str(CACHE / "tmp"), "epochs": args.epochs}
+    jobs = []
+    for dataset in args.datasets:
+        if dataset != "ml-100k" and not (Path(args.data_path) / dataset).is_dir():
+            print(f"skipping {dataset}: {Path(args.data_path) / dataset} not found")
+            continue
+        for model_name in args.models:
+            multimodal = model_name in ("VBPR", "MMLightGCN", "FREEDOM") and dataset in ("ml-100k", "lfm2k")
+            kinds = args.requests or ["user", "interaction", "item"] + (["modality"] if multimodal else [])
+            jobs += [(dataset, model_name, kind, draw) for kind in kinds for draw in range(args.draws)]
+    print(f"torch threads: {torch.get_num_threads()}; {len(jobs)} request draws")
+    results = {}
+    with tqdm(total=len(jobs), desc="bench", ncols=110) as progress:
+        for dataset, model_name, kind, draw in jobs:
+            rows = run_cell(dataset, model_name, kind, draw, base, args.data_path, progress)
+            results.setdefault((dataset, model_name), {}).setdefault(kind, []).append(rows)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    for (dataset, model_name), by_kind in results.items():
+        sections, summaries = [f"## {model_name} on {dataset}", ""], {}
+        for kind, cells in by_kind.items():
+            text, summaries[kind] = summarise(cells, kind, dataset)
+            sections.append(text)
+        stem = RESULTS / f"unlearning-{dataset}-{model_name}"
+        markdown = "\n".join(sections)
+        print(markdown)
+        atomic_write(f"{stem}.md", lambda f: f.write(markdown))
+        atomic_write(f"{stem}.json", lambda f: json.dump(by_kind, f, indent=1, default=str))
+        plot(summaries, f"{stem}.png", f"{model_name} on {dataset}: unlearning variants vs gold")
+
+
+if __name__ == "__main__":
+    main()
