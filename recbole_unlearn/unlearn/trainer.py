@@ -28,7 +28,7 @@ from recbole_unlearn.errors import UnlearnError
 from recbole_unlearn.trainer import Trainer
 from recbole_unlearn.unlearn import losses
 from recbole_unlearn.unlearn.optim import RowwiseAdam
-from recbole_unlearn.unlearn.rebind import embedding_tables
+from recbole_unlearn.unlearn.rebind import clear_cached_embeddings, embedding_tables
 from recbole_unlearn.unlearn.stopping import first_rule_fired, parse_stop_rules
 
 FORGET_LOSS_FORMS = ("log_sigmoid", "hinge", "negated_bpr")
@@ -124,6 +124,7 @@ class UnlearningTrainer(Trainer):
     # ----------------------------------------------------------------------------------------------------------------
     def _step_loss(self, fu, fi, retain_u, retain_i, negatives, level, reference):
         model = self.model
+        clear_cached_embeddings(model)  # some models (SGL) serve predict() from a cache filled without gradients
         n = len(fu)
         pick = torch.randint(len(retain_u), (n,))
         ru, ri = retain_u[pick], retain_i[pick]
@@ -184,6 +185,7 @@ class UnlearningTrainer(Trainer):
 
     def _pass_stats(self, forget_u, forget_i, heldout):
         """What the stopping rules look at: forgotten vs held-out validation AUC, share of scores above the level."""
+        clear_cached_embeddings(self.model)
         forget_scores = pair_scores(self.model, forget_u, forget_i)
         level = self._heldout_level(forget_u, heldout)
         return {
