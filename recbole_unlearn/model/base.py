@@ -18,7 +18,7 @@ from recbole.model.abstract_recommender import GeneralRecommender
 from recbole.model.loss import BPRLoss, EmbLoss
 from recbole.utils import InputType
 
-from recbole_unlearn.model.graph import normalized_adjacency
+from recbole_unlearn.model.graph import SymmetricLGConv, normalized_adjacency
 
 
 class GraphRecommender(GeneralRecommender):
@@ -39,6 +39,7 @@ class GraphRecommender(GeneralRecommender):
         self.emb_loss = EmbLoss()
         self.restore_user_e = None
         self.restore_item_e = None
+        self.conv = SymmetricLGConv()  # parameter-free: the same operator serves every layer
         self.rebuild_graph(dataset)
 
     def rebuild_graph(self, interactions):
@@ -71,6 +72,18 @@ class GraphRecommender(GeneralRecommender):
         """Final ``(user_embeddings, item_embeddings)`` of every user and item."""
         raise NotImplementedError
 
+    def propagate(self, x, adjacency, n_layers):
+        """LightGCN propagation: :math:`\\frac{1}{K+1}\\sum_{k=0}^{K} \\hat{A}^k x`, split into users and items."""
+        layers = [x]
+        for _ in range(n_layers):
+            x = self.conv(x, adjacency)
+            layers.append(x)
+        return torch.split(torch.stack(layers).mean(dim=0), [self.n_users, self.n_items])
+
+    def auxiliary_loss(self, user_e, pos_item, neg_item):
+        """Extra training terms of a model on the batch's final user representations (none by default)."""
+        return 0.0
+
     def regularization(self, user, pos_item, neg_item):
         """:math:`\\Omega`: the L2 norm of the batch's layer-0 embeddings (subclasses name their own tables)."""
         raise NotImplementedError
@@ -84,7 +97,7 @@ class GraphRecommender(GeneralRecommender):
         u = user_e[user]
         pos_scores = (u * item_e[pos_item]).sum(dim=-1)
         neg_scores = (u * item_e[neg_item]).sum(dim=-1)
-        loss = self.bpr_loss(pos_scores, neg_scores)
+        loss = self.bpr_loss(pos_scores, neg_scores) + self.auxiliary_loss(u, pos_item, neg_item)
         if self.reg_weight:
             loss = loss + self.reg_weight * self.regularization(user, pos_item, neg_item)
         return loss

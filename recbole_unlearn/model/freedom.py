@@ -4,7 +4,7 @@ import torch
 from recbole.model.init import xavier_uniform_initialization
 
 from recbole_unlearn.errors import UnlearnError
-from recbole_unlearn.model.graph import SymmetricLGConv, normalized_adjacency
+from recbole_unlearn.model.graph import normalized_adjacency
 from recbole_unlearn.model.modality_graph import mixed_item_graph, nonzero_rows
 from recbole_unlearn.model.multimodal import MultimodalRecommender
 
@@ -63,7 +63,6 @@ class FREEDOM(MultimodalRecommender):
         self.projections = torch.nn.ModuleList(
             torch.nn.Linear(self.modality_dims[m], size, bias=False) for m in self.modalities
         )
-        self.conv = SymmetricLGConv()
         self.apply(xavier_uniform_initialization)
         self.build_modality_graph()
 
@@ -149,27 +148,11 @@ class FREEDOM(MultimodalRecommender):
         for _ in range(self.n_mm_layers):
             h = self.item_graph @ h
         x = torch.cat([self.user_embedding.weight, self.item_embedding.weight])
-        adjacency = self._ui_adjacency()
-        layers = [x]
-        for _ in range(self.n_ui_layers):
-            x = self.conv(x, adjacency)
-            layers.append(x)
-        user_e, item_e = torch.split(torch.stack(layers).mean(dim=0), [self.n_users, self.n_items])
+        user_e, item_e = self.propagate(x, self._ui_adjacency(), self.n_ui_layers)
         return user_e, item_e + h
 
-    def calculate_loss(self, interaction):
-        self.clear_cache()
-        user = interaction[self.USER_ID]
-        pos_item = interaction[self.ITEM_ID]
-        neg_item = interaction[self.NEG_ITEM_ID]
-        user_e, item_e = self.forward()
-        u = user_e[user]
-        loss = self.bpr_loss((u * item_e[pos_item]).sum(-1), (u * item_e[neg_item]).sum(-1))
-        if self.mm_loss_weight:
-            loss = loss + self.mm_loss_weight * self.modality_loss(u, pos_item, neg_item)
-        if self.reg_weight:
-            loss = loss + self.reg_weight * self.regularization(user, pos_item, neg_item)
-        return loss
+    def auxiliary_loss(self, user_e, pos_item, neg_item):
+        return self.mm_loss_weight * self.modality_loss(user_e, pos_item, neg_item) if self.mm_loss_weight else 0.0
 
     def modality_loss(self, u, pos_item, neg_item):
         """:math:`\\sum_m \\mathcal{L}_{BPR}(e_u, W_m f_{i,m}, W_m f_{j,m})`, each over the triples where both items

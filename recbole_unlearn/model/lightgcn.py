@@ -4,7 +4,6 @@ import torch
 from recbole.model.init import xavier_uniform_initialization
 
 from recbole_unlearn.model.base import GraphRecommender
-from recbole_unlearn.model.graph import SymmetricLGConv
 
 
 class LightGCN(GraphRecommender):
@@ -21,7 +20,6 @@ class LightGCN(GraphRecommender):
         self.n_layers = config["n_layers"]
         self.user_embedding = torch.nn.Embedding(self.n_users, config["embedding_size"])
         self.item_embedding = torch.nn.Embedding(self.n_items, config["embedding_size"])
-        self.conv = SymmetricLGConv()
         self.apply(xavier_uniform_initialization)
 
     def ego_embeddings(self):
@@ -29,13 +27,7 @@ class LightGCN(GraphRecommender):
         return torch.cat([self.user_embedding.weight, self.item_embedding.weight])
 
     def forward(self):
-        x = self.ego_embeddings()
-        layers = [x]
-        for _ in range(self.n_layers):
-            x = self.conv(x, self.norm_adj)
-            layers.append(x)
-        out = torch.stack(layers).mean(dim=0)
-        return torch.split(out, [self.n_users, self.n_items])
+        return self.propagate(self.ego_embeddings(), self.norm_adj, self.n_layers)
 
     def regularization(self, user, pos_item, neg_item):
         return self.emb_loss(

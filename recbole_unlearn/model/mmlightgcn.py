@@ -3,7 +3,6 @@
 import torch
 from recbole.model.init import xavier_uniform_initialization
 
-from recbole_unlearn.model.graph import SymmetricLGConv
 from recbole_unlearn.model.multimodal import MultimodalRecommender
 
 
@@ -28,7 +27,6 @@ class MMLightGCN(MultimodalRecommender):
         self.projections = torch.nn.ModuleList(
             torch.nn.Linear(self.modality_dims[m], size, bias=False) for m in self.modalities
         )
-        self.conv = SymmetricLGConv()
         self.apply(xavier_uniform_initialization)
 
     def item_ego(self, items=None):
@@ -40,13 +38,7 @@ class MMLightGCN(MultimodalRecommender):
         return ids
 
     def forward(self):
-        x = torch.cat([self.user_embedding.weight, self.item_ego()])
-        layers = [x]
-        for _ in range(self.n_layers):
-            x = self.conv(x, self.norm_adj)
-            layers.append(x)
-        out = torch.stack(layers).mean(dim=0)
-        return torch.split(out, [self.n_users, self.n_items])
+        return self.propagate(torch.cat([self.user_embedding.weight, self.item_ego()]), self.norm_adj, self.n_layers)
 
     def regularization(self, user, pos_item, neg_item):
         return self.emb_loss(

@@ -37,9 +37,12 @@ class VBPR(MultimodalRecommender):
         return self.content_projection(torch.cat(feats, dim=-1))
 
     def forward(self):
-        user_e = torch.cat([self.user_embedding.weight, self.user_content_embedding.weight], dim=-1)
+        user_e = torch.cat([self.user_embedding.weight, self.user_content_embedding.weight], dim=-1)  # all users
         item_e = torch.cat([self.item_embedding.weight, self.item_content()], dim=-1)
         return user_e, item_e
+
+    def _user_repr(self, users):
+        return torch.cat([self.user_embedding(users), self.user_content_embedding(users)], dim=-1)
 
     def _item_repr(self, items):
         return torch.cat([self.item_embedding(items), self.item_content(items)], dim=-1)
@@ -50,13 +53,13 @@ class VBPR(MultimodalRecommender):
         user = interaction[self.USER_ID]
         pos_item = interaction[self.ITEM_ID]
         neg_item = interaction[self.NEG_ITEM_ID]
-        u = torch.cat([self.user_embedding(user), self.user_content_embedding(user)], dim=-1)
-        pos, neg = self._item_repr(pos_item), self._item_repr(neg_item)
-        loss = self.bpr_loss((u * pos).sum(-1), (u * neg).sum(-1))
+        u = self._user_repr(user)
+        loss = self.bpr_loss((u * self._item_repr(pos_item)).sum(-1), (u * self._item_repr(neg_item)).sum(-1))
         if self.reg_weight:
-            loss = loss + self.reg_weight * self.emb_loss(u, pos, neg, require_pow=self.require_pow)
+            loss = loss + self.reg_weight * self.regularization(user, pos_item, neg_item)
         return loss
 
     def regularization(self, user, pos_item, neg_item):
-        u = torch.cat([self.user_embedding(user), self.user_content_embedding(user)], dim=-1)
-        return self.emb_loss(u, self._item_repr(pos_item), self._item_repr(neg_item), require_pow=self.require_pow)
+        return self.emb_loss(
+            self._user_repr(user), self._item_repr(pos_item), self._item_repr(neg_item), require_pow=self.require_pow
+        )
