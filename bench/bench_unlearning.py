@@ -177,7 +177,10 @@ def summarise(cells, kind, dataset):
         checks = {
             "retain >= 98% of gold": d["retain_pct"][0] >= 98,
             f"|forget gap| <= {tol}": abs(d["forget_gap"][0]) <= tol if kind != "modality" else True,
-            "|MIA gap| <= 0.02 and MIA >= 0.49": kind == "modality" or (abs(d["mia_gap"][0]) <= 0.02 and d["mia_auc"][0] >= 0.49),
+            # item requests: gold itself scores the revoked items far below held-out ones (AUC near 0), so only the gap
+            "|MIA gap| <= 0.02" + ("" if kind == "item" else " and MIA >= 0.49"): kind == "modality" or (
+                abs(d["mia_gap"][0]) <= 0.02 and (kind == "item" or d["mia_auc"][0] >= 0.49)
+            ),
             f"speed-up >= {need}x": d["speedup"][0] >= need,
         }
         if kind == "item":
@@ -224,7 +227,13 @@ def main(argv=None):
     parser.add_argument("--data_path", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--epochs", type=int, default=300, help="training epochs cap for original and gold")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--report-only", action="store_true", help="rewrite tables and plots from saved JSON results")
     args = parser.parse_args(argv)
+    if args.report_only:
+        for path in sorted(RESULTS.glob("unlearning-*.json")):
+            dataset, model_name = path.stem[len("unlearning-"):].rsplit("-", 1)
+            write_results(dataset, model_name, json.loads(path.read_text()))
+        return
     torch.set_num_threads(args.threads)
     CACHE.mkdir(parents=True, exist_ok=True)
     base = {"show_progress": False, "state": "ERROR", "checkpoint_dir": str(CACHE / "tmp"), "epochs": args.epochs}
@@ -238,23 +247,29 @@ def main(argv=None):
             kinds = args.requests or ["user", "interaction", "item"] + (["modality"] if multimodal else [])
             jobs += [(dataset, model_name, kind, draw) for kind in kinds for draw in range(args.draws)]
     print(f"torch threads: {torch.get_num_threads()}; {len(jobs)} request draws")
-    results = {}
+    groups = {}
+    for job in jobs:
+        groups.setdefault(job[:2], []).append(job)
     with tqdm(total=len(jobs), desc="bench", ncols=110) as progress:
-        for dataset, model_name, kind, draw in jobs:
-            rows = run_cell(dataset, model_name, kind, draw, base, args.data_path, progress)
-            results.setdefault((dataset, model_name), {}).setdefault(kind, []).append(rows)
+        for (dataset, model_name), group in groups.items():  # results are written as each group completes
+            by_kind = {}
+            for _, _, kind, draw in group:
+                by_kind.setdefault(kind, []).append(run_cell(dataset, model_name, kind, draw, base, args.data_path, progress))
+            write_results(dataset, model_name, by_kind)
+
+
+def write_results(dataset, model_name, by_kind):
     RESULTS.mkdir(parents=True, exist_ok=True)
-    for (dataset, model_name), by_kind in results.items():
-        sections, summaries = [f"## {model_name} on {dataset}", ""], {}
-        for kind, cells in by_kind.items():
-            text, summaries[kind] = summarise(cells, kind, dataset)
-            sections.append(text)
-        stem = RESULTS / f"unlearning-{dataset}-{model_name}"
-        markdown = "\n".join(sections)
-        print(markdown)
-        atomic_write(f"{stem}.md", lambda f: f.write(markdown))
-        atomic_write(f"{stem}.json", lambda f: json.dump(by_kind, f, indent=1, default=str))
-        plot(summaries, f"{stem}.png", f"{model_name} on {dataset}: unlearning variants vs gold")
+    sections, summaries = [f"## {model_name} on {dataset}", ""], {}
+    for kind, cells in by_kind.items():
+        text, summaries[kind] = summarise(cells, kind, dataset)
+        sections.append(text)
+    stem = RESULTS / f"unlearning-{dataset}-{model_name}"
+    markdown = "\n".join(sections)
+    print(markdown, flush=True)
+    atomic_write(f"{stem}.md", lambda f: f.write(markdown))
+    atomic_write(f"{stem}.json", lambda f: json.dump(by_kind, f, indent=1, default=str))
+    plot(summaries, f"{stem}.png", f"{model_name} on {dataset}: unlearning variants vs gold")
 
 
 if __name__ == "__main__":
