@@ -85,8 +85,14 @@ class GraphRecommender(GeneralRecommender):
         return 0.0
 
     def regularization(self, user, pos_item, neg_item):
-        """:math:`\\Omega`: the L2 norm of the batch's layer-0 embeddings (subclasses name their own tables)."""
-        raise NotImplementedError
+        """:math:`\\Omega`: the L2 norm of the batch's rows of ``user_embedding`` and ``item_embedding`` (the layer-0
+        tables; a model with other tables overrides this)."""
+        return self.emb_loss(
+            self.user_embedding(user),
+            self.item_embedding(pos_item),
+            self.item_embedding(neg_item),
+            require_pow=self.require_pow,
+        )
 
     def calculate_loss(self, interaction):
         self.clear_cache()

@@ -167,11 +167,3 @@ class FREEDOM(MultimodalRecommender):
             um = u[mask]
             total = total + self.bpr_loss((um * proj(pos_f[mask])).sum(-1), (um * proj(neg_f[mask])).sum(-1))
         return total
-
-    def regularization(self, user, pos_item, neg_item):
-        return self.emb_loss(
-            self.user_embedding(user),
-            self.item_embedding(pos_item),
-            self.item_embedding(neg_item),
-            require_pow=self.require_pow,
-        )

@@ -28,11 +28,3 @@ class LightGCN(GraphRecommender):
 
     def forward(self):
         return self.propagate(self.ego_embeddings(), self.norm_adj, self.n_layers)
-
-    def regularization(self, user, pos_item, neg_item):
-        return self.emb_loss(
-            self.user_embedding(user),
-            self.item_embedding(pos_item),
-            self.item_embedding(neg_item),
-            require_pow=self.require_pow,
-        )
