@@ -1,0 +1,1 @@
+"""The audit: metrics on the retain and forget sides, membership inference, reports and plots."""
