@@ -13,8 +13,9 @@ On ml-100k, with the same config and seed for both (RecBole's class is passed to
    builder (its unbound ``get_norm_adj_mat`` on a stand-in object) at 10^5 and 10^6 in a worker process, reported as
    "skipped (too slow)" when one build takes more than 60 s; median of 3.
 
-Timed calls of the two models are interleaved round by round, so drifting machine load hits both alike. The timing
-code runs on CPU only. Targets: our epoch >= 2x faster, adjacency build >= 10x faster, Recall@20 within noise.
+Timed calls of the two models are interleaved round by round, so drifting machine load hits both alike (the two full
+runs of item 4 can only run one after the other). Everything runs on CPU. Targets: our epoch >= 2x faster, adjacency
+build >= 10x faster, Recall@20 within noise.
 
 Run from the repository root (``--quick`` is a smoke run: 3 training epochs, few repeats, 10^5 synthetic only;
 ``--out FILE`` also writes the tables to FILE; ``--threads N`` overrides the 2 threads)::
@@ -22,8 +23,8 @@ Run from the repository root (``--quick`` is a smoke run: 3 training epochs, few
     . .venv/bin/activate && python bench/bench_lightgcn.py [--quick] [--out bench/results/lightgcn.md]
 
 Run it on an otherwise idle machine: with 2 torch threads on 2 cores, any other busy process makes torch's parallel
-kernels (ours) wait on descheduled threads, while RecBole's adjacency build is single-threaded scipy; the 1-minute load
-average is printed with the tables for that reason.
+kernels (both models' training, our adjacency build) wait on descheduled threads and run many times slower, while
+RecBole's adjacency build is mostly single-threaded scipy; the 1-minute load average is printed with the tables.
 """
 
 import argparse
@@ -187,8 +188,7 @@ def tables(m, synthetic, s, load):
         f"{seconds(rb['full_run'])} | {rb['full_run'] / ours['full_run']:.1f}x (time) | | |",
         "",
         f"Normalised adjacency build on uniform-random synthetic interactions (median of {s.synthetic_repeats}; "
-        f"RecBole's in a "
-        f"worker process, skipped when one build exceeds {RECBOLE_BUDGET_S} s)",
+        f"RecBole's in a worker process, skipped when one build exceeds {RECBOLE_BUDGET_S} s)",
         "",
         "| interactions | users | items | ours | RecBole | RecBole/ours |",
         "|---|---|---|---|---|---|",
