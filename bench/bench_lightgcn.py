@@ -44,6 +44,7 @@ import scipy.sparse as sp
 import torch
 from recbole.model.general_recommender.lightgcn import LightGCN as RecBoleLightGCN
 
+from recbole_unlearn.atomic import atomic_write
 from recbole_unlearn.model.graph import normalized_adjacency
 from recbole_unlearn.quick_start import load_run, run
 
@@ -209,11 +210,7 @@ def tables(m, synthetic, s, load):
 
 
 def write_atomically(path, text):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        f.write(text + "\n")
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: f.write(text + "\n"))
 
 
 def main(argv=None):

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from recbole_unlearn.audit.audit import Audit, concat_pairs  # noqa: E402
-from recbole_unlearn.audit.report import atomic_write  # noqa: E402
+from recbole_unlearn.atomic import atomic_write  # noqa: E402
 from recbole_unlearn.errors import UnlearnError  # noqa: E402
 from recbole_unlearn.checkpoint import load_checkpoint, restore_model, save_checkpoint  # noqa: E402
 from recbole_unlearn.quick_start import build_model, build_trainer, load_data, retrain  # noqa: E402

@@ -9,10 +9,10 @@ touched. Files are written atomically (temporary file in the same folder, then r
 import enum
 import hashlib
 import os
-import tempfile
 
 import torch
 
+from recbole_unlearn.atomic import atomic_write
 from recbole_unlearn.errors import UnlearnError
 
 FORMAT = "recbole_unlearn/1"
@@ -65,22 +65,8 @@ def save_checkpoint(path, model, config, dataset, **extra):
         "meta": {"model": config["model"], **dataset_fingerprint(dataset), "config": plain(config.final_config_dict)},
         **extra,
     }
-    atomic_torch_save(state, path)
+    atomic_write(path, lambda f: torch.save(state, f), mode="wb")
     return path
-
-
-def atomic_torch_save(obj, path):
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".pth")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def load_checkpoint(path, map_location="cpu") -> dict:

@@ -25,11 +25,11 @@ import hashlib
 import os
 import string
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from recbole_unlearn.atomic import atomic_write
 from recbole_unlearn.errors import UnlearnError
 
 DEFAULT_BATCH_SIZE = 64
@@ -322,23 +322,8 @@ def text_features(texts, embed_fn=None, batch_size=DEFAULT_BATCH_SIZE, normalize
 
 # --------------------------------------------------------------------------------------------------------------- output
 def save_npy_atomic(path, array):
-    """``np.save`` to ``path`` through a temporary file in the same folder and ``os.replace``: whole or not at all."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, array)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    """``np.save`` to ``path`` atomically (:func:`recbole_unlearn.atomic.atomic_write`): whole or not at all."""
+    atomic_write(path, lambda f: np.save(f, array), mode="wb")
 
 
 def sha256_of(path):

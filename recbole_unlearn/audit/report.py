@@ -6,8 +6,8 @@ report.
 
 import json
 import math
-import os
-import tempfile
+
+from recbole_unlearn.atomic import atomic_write
 
 TABLE_COLUMNS = [
     ("retain_recall@20", "retain R@20"),
@@ -17,21 +17,6 @@ TABLE_COLUMNS = [
     ("overlap_with_gold", "top-20 overlap w/ gold"),
     ("time_s", "time (s)"),
 ]
-
-
-def atomic_write(path, write, mode="w"):
-    """Call ``write(file)`` on a temporary file beside ``path``, then rename it into place."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, mode) as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _fmt(value):
