@@ -95,8 +95,9 @@ class UnlearningTrainer(Trainer):
         outcome = UnlearnOutcome()
         steps = math.ceil(len(forget_u) / self.batch_size)
         progress = tqdm(range(self.passes), desc="Unlearn", ncols=100, disable=not show_progress)
+        # the hinge's per-user target, refreshed by every pass's stats
+        level = self._heldout_level(heldout, pair_scores(model, *heldout)) if self.forget_loss == "hinge" else None
         for pass_idx in progress:
-            level = self._heldout_level(forget_u, heldout) if self.forget_loss == "hinge" else None
             model.train()
             order = torch.randperm(len(forget_u))
             total = 0.0
@@ -108,7 +109,7 @@ class UnlearningTrainer(Trainer):
                 optimizer.step()
                 total += loss.item()
             outcome.passes = pass_idx + 1
-            stats = self._pass_stats(forget_u, forget_i, heldout)
+            stats, level = self._pass_stats(forget_u, forget_i, heldout)
             outcome.log.append({"pass": outcome.passes, "loss": total / steps, **stats})
             progress.set_postfix(loss=f"{total / steps:.4f}", auc=f"{stats['forget_vs_valid_auc']:.3f}")
             rule, value = first_rule_fired(
@@ -171,12 +172,12 @@ class UnlearningTrainer(Trainer):
             groups.append({"params": rest, "lr": lr_rest})
         return RowwiseAdam(groups)
 
-    def _heldout_level(self, forget_u, heldout):
-        """:math:`t_u`: mean score of each user's held-out validation items; the median level for users without."""
-        h_users, h_items = heldout
+    def _heldout_level(self, heldout, scores):
+        """:math:`t_u`: mean of ``scores`` (of the held-out validation pairs) per user; the median level for users
+        without held-out pairs."""
+        h_users = heldout[0]
         level = torch.full((self.model.n_users,), float("nan"))
         if len(h_users):
-            scores = pair_scores(self.model, h_users, h_items)
             sums = torch.zeros(self.model.n_users).index_add_(0, h_users, scores)
             counts = torch.zeros(self.model.n_users).index_add_(0, h_users, torch.ones_like(scores))
             level = sums / counts
@@ -184,11 +185,14 @@ class UnlearningTrainer(Trainer):
         return torch.where(level.isnan(), fallback, level)
 
     def _pass_stats(self, forget_u, forget_i, heldout):
-        """What the stopping rules look at: forgotten vs held-out validation AUC, share of scores above the level."""
+        """What the stopping rules look at (forgotten vs held-out validation AUC, share of forgotten scores above
+        their user's level), and the held-out level itself, from one scoring of each side."""
         clear_cached_embeddings(self.model)
         forget_scores = pair_scores(self.model, forget_u, forget_i)
-        level = self._heldout_level(forget_u, heldout)
-        return {
-            "forget_vs_valid_auc": auc(forget_scores.numpy(), pair_scores(self.model, *heldout).numpy()),
+        heldout_scores = pair_scores(self.model, *heldout)
+        level = self._heldout_level(heldout, heldout_scores)
+        stats = {
+            "forget_vs_valid_auc": auc(forget_scores.numpy(), heldout_scores.numpy()),
             "above_level_share": float((forget_scores > level[forget_u]).float().mean()),
         }
+        return stats, level
