@@ -76,8 +76,12 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types for truncated or foreign files
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UnlearnError(f"checkpoint {path}: not a readable recbole_unlearn checkpoint ({first_line[:160]})") from None
+        text = str(exc).strip()
+        if "Weights only load failed" in text:
+            why = "not a zip of tensors, or it holds pickled objects, which are never unpickled"
+        else:
+            why = text.splitlines()[0].split(". ")[0][:160] if text else type(exc).__name__
+        raise UnlearnError(f"checkpoint {path}: not a readable recbole_unlearn checkpoint ({why})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise UnlearnError(f"checkpoint {path}: not a recbole_unlearn checkpoint (format {FORMAT} expected)")
     return state

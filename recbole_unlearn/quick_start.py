@@ -6,6 +6,7 @@ setuptools) and unpickles its checkpoints, so it is never imported here.
 
 import os
 import time
+from pathlib import Path
 from logging import getLogger
 
 from recbole.utils import get_local_time, init_logger, init_seed, set_color
@@ -63,6 +64,10 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, argv=
     trainer = build_trainer(config, model)
     show = config["show_progress"]
     _, best_valid = trainer.fit(train_data, valid_data, saved=saved, show_progress=show)
+    if saved:  # the root of any unlearning chain that starts from this checkpoint
+        from recbole_unlearn.unlearn.lineage import write_manifest
+
+        write_manifest(trainer.saved_model_file, None, [], config, train_data._dataset, method="train")
     test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=show)
     getLogger().info(set_color("results", "yellow") + "\n" + results_table({"valid": best_valid, "test": test_result}))
     return {
@@ -86,49 +91,92 @@ def results_table(results: dict) -> str:
 
 # ---------------------------------------------------------------------------------------------------------------------
 def run_unlearning(config, loaders):
-    """Request -> (train or load) original -> unlearn with each configured method -> audit -> report and checkpoint.
+    """Requests -> (train or load) original -> for each request in order: unlearn with each configured method ->
+    audit -> checkpoint, manifest and report.
 
-    Everything the user gave is validated before any training: the request, the method names and knobs, the
-    starting checkpoint.
+    Everything the user gave is validated before any training: every request of the stream, the method names and
+    knobs, the starting checkpoint. A starting checkpoint's lineage is replayed on the loaded data first, so what it
+    forgot stays forgotten; a request already applied is skipped with a message and writes nothing.
+    Returns the last applied request's result (``model``, ``report``, ``report_file``, ``checkpoint``) and ``steps``,
+    one entry per request.
     """
-    from recbole_unlearn.unlearn.methods import METHODS, unlearn_in_place
-    from recbole_unlearn.unlearn.rebind import check_unlearnable
-    from recbole_unlearn.unlearn.request import request_from_config
-    from recbole_unlearn.unlearn.split import split_datasets
+    from recbole_unlearn.unlearn.lineage import replay, write_manifest
+    from recbole_unlearn.unlearn.rebind import check_unlearnable, rebind_model
+    from recbole_unlearn.unlearn.stream import plan_requests
     from recbole_unlearn.unlearn.trainer import check_unlearn_config
 
     logger = getLogger()
-    train_data, valid_data, test_data = loaders
+    train_data, valid_data, _ = loaders
+    datasets = [loader._dataset for loader in loaders]
+    methods = checked_methods(config)
+    check_unlearn_config(config)
+    model = build_model(config, train_data)
+    check_unlearnable(model)
+    state, lineage = None, []
+    if config["checkpoint"]:  # read and check the starting checkpoint before anything is written
+        state = load_checkpoint(config["checkpoint"], map_location=config["device"])
+        check_compatible(state, config["checkpoint"], config["model"], datasets[0])
+        lineage = state.get("lineage", [])
+    base = replay(lineage, *datasets)
+    plan = plan_requests(config, base, lineage)
+    trainer = build_trainer(config, model)
+    show = config["show_progress"]
+    if state is not None:
+        restore_model(model, state)
+        original_time, parent = state.get("train_time_s"), config["checkpoint"]  # training time up to the saved epoch
+        if lineage:
+            model = rebind_model(model, config, base[0])
+    else:
+        start = time.perf_counter()
+        trainer.fit(train_data, valid_data, saved=True, show_progress=show)
+        original_time, parent = time.perf_counter() - start, trainer.saved_model_file
+        trainer.load_checkpoint_file(parent, dataset=datasets[0])
+        write_manifest(parent, None, [], config, datasets[0], method="train")
+
+    steps, last = [], {"config": config, "model": model, "report": None, "report_file": None, "checkpoint": None}
+    for planned in plan:
+        if planned.already_applied:
+            logger.warning(
+                f"request {planned.request.source} (sha256 {planned.request.sha256()[:12]}...) is already applied as "
+                f"request #{planned.index}: nothing changed, nothing written"
+            )
+            steps.append({"request": planned.request.summary(), "already_applied_as": planned.index})
+            continue
+        last = unlearn_request(config, methods, model, planned, lineage, parent, datasets[0], original_time,
+                               several=len(plan) > 1)
+        model, parent, lineage = last["model"], last["checkpoint"], last["lineage"]
+        steps.append({"request": planned.request.summary(), "index": planned.index, "checkpoint": parent,
+                      "report_file": last["report_file"]})
+    return {**last, "steps": steps}
+
+
+def checked_methods(config):
+    """``unlearn_method`` as a list, every name known."""
+    from recbole_unlearn.unlearn.methods import METHODS
+
     methods = config["unlearn_method"]
     methods = [methods] if isinstance(methods, str) else list(methods)
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise UnlearnError(f"unlearn_method '{unknown[0]}' is not one of {', '.join(METHODS)}")
-    check_unlearn_config(config)
-    request = request_from_config(config, train_data._dataset)
-    split = split_datasets(request, train_data._dataset, valid_data._dataset, test_data._dataset)
-    model = build_model(config, train_data)
-    check_unlearnable(model)
-    if config["checkpoint"]:  # read and check the starting checkpoint before anything is written
-        state = load_checkpoint(config["checkpoint"], map_location=config["device"])
-        check_compatible(state, config["checkpoint"], config["model"], train_data._dataset)
-    trainer = build_trainer(config, model)
-    show = config["show_progress"]
-    if config["checkpoint"]:
-        restore_model(model, state)
-        original_time = state.get("train_time_s")  # training time up to the saved epoch
-    else:
-        start = time.perf_counter()
-        trainer.fit(train_data, valid_data, saved=True, show_progress=show)
-        original_time = time.perf_counter() - start
-        trainer.load_checkpoint_file(trainer.saved_model_file, dataset=train_data._dataset)
-    logger.info(set_color("request", "yellow") + f": {request.summary()}")
+    return methods
 
+
+def unlearn_request(config, methods, model, planned, lineage, parent, full_train, original_time, several=False):
+    """One request: each method from ``model`` (left unchanged), the audit, golds if asked; the first method's model
+    is saved with the lineage grown by this request, its manifest and the report."""
+    from recbole_unlearn.unlearn.lineage import request_record, write_manifest
+    from recbole_unlearn.unlearn.methods import unlearn_in_place
+
+    logger = getLogger()
+    split, request, show = planned.split, planned.request, config["show_progress"]
+    logger.info(set_color(f"request #{planned.index}", "yellow") + f": {request.summary()}")
     audit = Audit(split, config["topk"])
     table = {"original": {**audit.evaluate(model), "time_s": original_time}}
     valid_heldout = concat_pairs(split.retain_valid, split.forget_valid)
     unlearned = {}
     for method in methods:
+        init_seed(config["seed"], config["reproducibility"])  # each method's draws depend on the seed alone
         start = time.perf_counter()
         if method == "retrain":
             result_model, outcome = retrain(config, split, config["seed"], show), None
@@ -159,8 +207,9 @@ def run_unlearning(config, loaders):
 
     primary = methods[0]
     primary_model, primary_outcome = unlearned[primary]
-    checkpoint = os.path.join(config["checkpoint_dir"], f"{config['model']}-unlearned-{primary}-{get_local_time()}.pth")
-    request_meta = {**request.summary(), "interactions": int(len(split.forget_train.inter_feat))}
+    stamp = f"{planned.index:03d}-{get_local_time()}"
+    checkpoint = unused_path(os.path.join(config["checkpoint_dir"], f"{config['model']}-unlearned-{primary}-{stamp}.pth"))
+    request_meta = {**request.summary(), "index": planned.index, "interactions": int(len(split.forget_train.inter_feat))}
     report = {
         "model": config["model"],
         "dataset": config["dataset"],
@@ -177,16 +226,21 @@ def run_unlearning(config, loaders):
         "table": table,
         "checkpoint": checkpoint,
     }
+    lineage = [*lineage, request_record(request, full_train, planned.index, request_meta["interactions"])]
     save_checkpoint(
-        checkpoint, primary_model, config, train_data._dataset,
+        checkpoint, primary_model, config, full_train, lineage=lineage,
         unlearning={"method": primary, "request": request_meta, "revoked_items": split.revoked_items.tolist()},
     )
-    report_file = config["report_file"] or os.path.join(
-        config["checkpoint_dir"], f"unlearn-{config['model']}-{config['dataset']}-{request.type}-{get_local_time()}.json"
-    )
+    write_manifest(checkpoint, parent, lineage, config, split.retain_train, method=primary, audit=table[primary])
+    report_file = config["report_file"] or unused_path(os.path.join(
+        config["checkpoint_dir"], f"unlearn-{config['model']}-{config['dataset']}-{request.type}-{stamp}.json"
+    ))
+    if config["report_file"] and several:  # one report per request of a stream
+        report_file = str(Path(report_file).with_stem(f"{Path(report_file).stem}-{planned.index:03d}"))
     write_report(report, report_file)
     logger.info(set_color("unlearning audit", "yellow") + "\n" + comparison_table(table) + f"\nreport: {report_file}")
-    return {"config": config, "model": primary_model, "report": report, "report_file": report_file, "checkpoint": checkpoint}
+    return {"config": config, "model": primary_model, "report": report, "report_file": report_file,
+            "checkpoint": checkpoint, "lineage": lineage}
 
 
 def retrain(config, split, seed, show_progress=False):
@@ -198,7 +252,18 @@ def retrain(config, split, seed, show_progress=False):
     train, valid, _ = dataloaders(config, [split.retain_train, split.retain_valid, split.retain_test])
     model = config.model_class(config, split.retain_train).to(config["device"])
     trainer = build_trainer(config, model)
-    trainer.saved_model_file = os.path.join(config["checkpoint_dir"], f"{config['model']}-gold-seed{seed}-{get_local_time()}.pth")
+    trainer.saved_model_file = unused_path(
+        os.path.join(config["checkpoint_dir"], f"{config['model']}-gold-seed{seed}-{get_local_time()}.pth")
+    )
     trainer.fit(train, valid, saved=True, show_progress=show_progress)
     trainer.load_checkpoint_file(trainer.saved_model_file, dataset=split.retain_train)
     return model
+
+
+def unused_path(path) -> str:
+    """``path``, or ``<stem>-2<suffix>``, ``-3``, ... if taken (time stamps have a one-second resolution)."""
+    candidate, n = Path(path), 1
+    while candidate.exists():
+        n += 1
+        candidate = Path(path).with_stem(f"{Path(path).stem}-{n}")
+    return str(candidate)

@@ -43,10 +43,14 @@ class ForgetRequest:
 
     def sha256(self) -> str:
         """Content hash: the same forget set always hashes the same, whatever file or draw produced it."""
+        users, items = np.asarray(self.users, dtype=np.int64), np.asarray(self.items, dtype=np.int64)
+        if self.type == "interaction":  # pairs in any order are the same forget set
+            order = np.lexsort((items, users))
+            users, items = users[order], items[order]
         h = hashlib.sha256(f"{self.type}|{self.modality}|".encode())
-        h.update(np.ascontiguousarray(self.users, dtype=np.int64).tobytes())
+        h.update(np.ascontiguousarray(users).tobytes())
         h.update(b"|")
-        h.update(np.ascontiguousarray(self.items, dtype=np.int64).tobytes())
+        h.update(np.ascontiguousarray(items).tobytes())
         return h.hexdigest()
 
     def summary(self) -> dict:
@@ -62,6 +66,14 @@ class ForgetRequest:
 
 def request_from_config(config, train_dataset) -> ForgetRequest:
     """The request a config describes (``forget_file`` or ``forget_ratio``), validated against the training split."""
+    request = resolve_request(config, train_dataset)
+    validate_request(request, train_dataset)
+    return request
+
+
+def resolve_request(config, train_dataset) -> ForgetRequest:
+    """The request a config describes, read from ``forget_file`` or sampled from ``train_dataset``, not yet checked
+    against what the training data still holds."""
     kind = config["forget_type"]
     if kind not in REQUEST_TYPES:
         raise UnlearnError(f"forget_type '{kind}' is not one of {', '.join(REQUEST_TYPES)}")
@@ -74,7 +86,6 @@ def request_from_config(config, train_dataset) -> ForgetRequest:
         )
     else:
         raise UnlearnError(f"forget_type '{kind}' needs forget_file=PATH.csv or forget_ratio=FRACTION")
-    validate_request(request, train_dataset)
     return request
 
 

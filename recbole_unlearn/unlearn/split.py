@@ -9,7 +9,7 @@ Everything a model derives from data must then be rebuilt from ``retain_train``
 (:func:`recbole_unlearn.unlearn.rebind.rebind_model`).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -42,11 +42,13 @@ class ForgetSplit:
     retain_test: object
     forget_valid: object
     forget_test: object
+    revoked_before: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @property
     def revoked_items(self) -> np.ndarray:
-        """Items that may never be recommended again (item requests only)."""
-        return self.request.items if self.request.type == "item" else np.zeros(0, dtype=np.int64)
+        """Items that may never be recommended again: this item request's and those of earlier requests."""
+        now = self.request.items if self.request.type == "item" else np.zeros(0, dtype=np.int64)
+        return np.union1d(self.revoked_before, now).astype(np.int64)
 
     @property
     def touched_users(self) -> np.ndarray:
@@ -59,14 +61,19 @@ class ForgetSplit:
         return np.unique(self.forget_train.inter_feat[self.forget_train.iid_field].numpy())
 
 
-def split_datasets(request: ForgetRequest, train, valid, test) -> ForgetSplit:
-    """Split the built ``train`` / ``valid`` / ``test`` datasets by ``request``; inputs are left unchanged."""
+def split_datasets(request: ForgetRequest, train, valid, test, revoked_before=None) -> ForgetSplit:
+    """Split the built ``train`` / ``valid`` / ``test`` datasets by ``request``; inputs are left unchanged.
+
+    ``revoked_before``: items revoked by earlier requests, still filtered from every recommendation.
+    """
     parts = {}
     for name, ds in (("train", train), ("valid", valid), ("test", test)):
         mask = forget_mask(request, ds.inter_feat, ds)
         retained = purge_features(request, ds.copy(ds.inter_feat[~mask]))
         parts[f"retain_{name}"] = retained
         parts[f"forget_{name}"] = ds.copy(ds.inter_feat[mask])
+    if revoked_before is not None:
+        parts["revoked_before"] = np.asarray(revoked_before, dtype=np.int64)
     return ForgetSplit(request=request, **parts)
 
 

@@ -1,0 +1,123 @@
+"""``verify``: check an unlearned checkpoint against its chain, its data and its audit.
+
+    python run_recbole_unlearn.py verify CHECKPOINT [--key=value ...]
+
+Model and dataset come from the manifest unless given; other keys (``data_path``, ...) as for the run that wrote it.
+Four checks, the first failure ends in one line naming the file at fault:
+
+1. chain: each checkpoint from this one back to the root hashes to the sha256 its manifest, and its child's manifest,
+   recorded; each manifest's requests are its parent's plus one;
+2. lineage: the checkpoint's request records are the manifest's and still hash to their recorded sha256;
+3. data: replaying the lineage on the data as loaded now gives exactly the retained training pairs recorded when the
+   checkpoint was written, and none of them is a forgotten interaction;
+4. audit: the model, rebound to that retain set, scores the last request's audit metrics as recorded.
+"""
+
+import math
+from pathlib import Path
+
+from recbole_unlearn.checkpoint import check_compatible, load_checkpoint, restore_model
+from recbole_unlearn.errors import UnlearnError
+from recbole_unlearn.unlearn.lineage import (
+    file_sha256,
+    manifest_path,
+    pairs_sha256,
+    read_manifest,
+    replay,
+    request_from_record,
+    revoked_items,
+)
+
+AUDIT_TOLERANCE = 1e-6  # scores are recomputed on the same CPU build; anything beyond float noise is a mismatch
+
+
+def check_chain(checkpoint) -> list:
+    """``[(path, manifest), ...]`` from ``checkpoint`` back to the root of its chain."""
+    path, chain = Path(checkpoint), []
+    while True:
+        if not path.is_file():
+            raise UnlearnError(f"checkpoint {path}: no such file")
+        manifest = read_manifest(path)
+        if file_sha256(path) != manifest["checkpoint_sha256"]:
+            raise UnlearnError(f"checkpoint {path}: sha256 differs from its manifest's (modified after it was written)")
+        chain.append((path, manifest))
+        parent = manifest["parent"]
+        if parent is None:
+            return chain
+        parent_path = path.parent / parent["checkpoint"]
+        if not parent_path.is_file():
+            raise UnlearnError(f"manifest {manifest_path(path)}: parent checkpoint {parent_path} is missing (broken chain)")
+        if file_sha256(parent_path) != parent["sha256"]:
+            raise UnlearnError(f"checkpoint {parent_path}: sha256 differs from the one {path.name} recorded for its parent")
+        if not manifest_path(parent_path).is_file():  # trained elsewhere: a root, if it applied no request
+            if manifest["requests"][:-1] or load_checkpoint(parent_path).get("lineage"):
+                raise UnlearnError(f"checkpoint {parent_path}: no manifest beside it, and it is not the chain's root")
+            return chain
+        parent_requests = read_manifest(parent_path)["requests"]
+        if manifest["requests"][:-1] != parent_requests or len(manifest["requests"]) != len(parent_requests) + 1:
+            raise UnlearnError(f"manifest {manifest_path(path)}: its requests do not extend its parent's by one")
+        path = parent_path
+
+
+def verify_checkpoint(checkpoint, model=None, dataset=None, config_file_list=None, config_dict=None, argv=None) -> dict:
+    """Run the four checks; returns a summary (``chain``, ``requests``, ``retain_train_interactions``, ``audit``)."""
+    from recbole_unlearn.audit.audit import Audit
+    from recbole_unlearn.quick_start import build_model, load_data
+    from recbole_unlearn.unlearn.rebind import rebind_model
+    from recbole_unlearn.unlearn.split import forget_mask, split_datasets
+
+    chain = check_chain(checkpoint)
+    manifest = chain[0][1]
+    state = load_checkpoint(checkpoint)
+    lineage = state.get("lineage", [])
+    if [r["sha256"] for r in lineage] != [r["sha256"] for r in manifest["requests"]]:
+        raise UnlearnError(f"checkpoint {checkpoint}: its lineage differs from the requests its manifest lists")
+
+    config, loaders = load_data(model or manifest["model"], dataset or manifest["dataset"], config_file_list, config_dict,
+                                argv if argv is not None else [])
+    datasets = [loader._dataset for loader in loaders]
+    check_compatible(state, checkpoint, config["model"], datasets[0])
+    requests = [request_from_record(record, datasets[0]) for record in lineage]
+    split = None
+    if lineage:
+        before = replay(lineage[:-1], *datasets)
+        split = split_datasets(requests[-1], *before, revoked_before=revoked_items(lineage[:-1], datasets[0]))
+    retain_train = split.retain_train if split else datasets[0]
+    if pairs_sha256(retain_train) != manifest["retain_train_sha256"]:
+        raise UnlearnError(
+            f"checkpoint {checkpoint}: the retain set replayed from its lineage differs from the one recorded "
+            "(data files or filtering changed since)"
+        )
+    for record, request in zip(lineage, requests):
+        leaked = int(forget_mask(request, retain_train.inter_feat, retain_train).sum())
+        if leaked:
+            raise UnlearnError(f"checkpoint {checkpoint}: {leaked} interactions of request #{record['index']} are in its training data")
+
+    audit = {}
+    if split is not None:
+        net = restore_model(build_model(config, loaders[0]), state)
+        audit = Audit(split, config["topk"]).evaluate(rebind_model(net, config, retain_train))
+        for key, recorded in (manifest["audit"] or {}).items():
+            now = audit.get(key)
+            if not (isinstance(recorded, float) and isinstance(now, float)) or (math.isnan(now) and math.isnan(recorded)):
+                continue
+            if not math.isclose(now, recorded, abs_tol=AUDIT_TOLERANCE):
+                raise UnlearnError(f"checkpoint {checkpoint}: audit does not reproduce: {key} {now:.6f}, recorded {recorded:.6f}")
+    return {
+        "checkpoint": str(checkpoint),
+        "chain": [str(path) for path, _ in chain],
+        "requests": [{k: r[k] for k in ("index", "type", "source", "sha256", "interactions")} for r in lineage],
+        "retain_train_interactions": int(len(retain_train.inter_feat)),
+        "audit": audit,
+    }
+
+
+def summary_line(result: dict) -> str:
+    audit = result["audit"]
+    shown = ", ".join(f"{k} {audit[k]:.4f}" for k in ("retain_recall@20", "forget_recall@20", "mia_auc")
+                      if isinstance(audit.get(k), float))
+    return (
+        f"verified {result['checkpoint']}: chain of {len(result['chain'])} checkpoint(s), "
+        f"{len(result['requests'])} request(s), retain set of {result['retain_train_interactions']} interactions "
+        f"matches the manifest" + (f"; audit reproduced ({shown})" if shown else "")
+    )
