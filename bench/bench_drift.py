@@ -7,6 +7,7 @@ the requests listed in ``--at`` it retrains gold on the cumulative retain set an
 set: retain Recall@20, forget Recall@20, membership-inference AUC, and the gaps to gold.
 
     python bench/bench_drift.py --dataset ml-100k --model LightGCN --kind user --requests 10 --at 1 5 10
+    python bench/bench_drift.py --kind interaction --set unlearn_refresh_every=3 --tag refresh3
 
 Originals and golds are cached in ``bench/cache`` (as in bench_unlearning.py). Results:
 ``bench/results/drift-<dataset>-<model>-<kind>.{md,json,png}``.
@@ -64,7 +65,8 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=300)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="config overrides for every request (e.g. unlearn_epochs=10), JSON values")
+                        help="config overrides for every request (e.g. unlearn_refresh_every=3), JSON values")
+    parser.add_argument("--tag", default="", help="appended to the results' file names")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
@@ -117,7 +119,7 @@ def main(argv=None):
 def write_results(args, rows):
     lines = [f"## Drift: {args.requests} {args.kind} requests of {args.ratio:.0%} each, {args.model} on {args.dataset}", "",
              "Unlearned model (default recipe, applied request by request) vs gold retrained on the cumulative retain "
-             "set, both audited on the cumulative forget set.", "",
+             "set, both audited on the cumulative forget set." + (f" Overrides: `{' '.join(args.set)}`." if args.set else ""), "",
              "| after request | forgotten inter. | retain R@20 (unl. / gold, %) | forget R@20 (unl. / gold, gap) | "
              "MIA AUC (unl. / gold, gap) | stream time (s) | gold time (s) |", "|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -130,7 +132,7 @@ def write_results(args, rows):
             f"{r['gold_time_s']:.1f} |"
         )
     RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = RESULTS / f"drift-{args.dataset}-{args.model}-{args.kind}"
+    stem = RESULTS / f"drift-{args.dataset}-{args.model}-{args.kind}{'-' + args.tag if args.tag else ''}"
     markdown = "\n".join(lines) + "\n"
     print(markdown, flush=True)
     atomic_write(f"{stem}.md", lambda f: f.write(markdown))

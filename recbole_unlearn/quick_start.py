@@ -166,7 +166,7 @@ def unlearn_request(config, methods, model, planned, lineage, parent, full_train
     """One request: each method from ``model`` (left unchanged), the audit, golds if asked; the first method's model
     is saved with the lineage grown by this request, its manifest and the report."""
     from recbole_unlearn.unlearn.lineage import request_record, write_manifest
-    from recbole_unlearn.unlearn.methods import unlearn_in_place
+    from recbole_unlearn.unlearn.methods import refresh_due, refresh_on_retain, unlearn_in_place
 
     logger = getLogger()
     split, request, show = planned.split, planned.request, config["show_progress"]
@@ -182,11 +182,13 @@ def unlearn_request(config, methods, model, planned, lineage, parent, full_train
             result_model, outcome = retrain(config, split, config["seed"], show), None
         else:
             result_model, outcome = unlearn_in_place(method, config, model, split, valid_heldout, show)
+            if refresh_due(config, planned.index):
+                result_model = refresh_on_retain(config, result_model, split, show)
         seconds = time.perf_counter() - start
         unlearned[method] = (result_model, outcome)
         table[method] = {**audit.evaluate(result_model), "time_s": seconds}
         if outcome is not None:
-            table[method].update(stopped_by=outcome.stopped_by, passes=outcome.passes)
+            table[method].update(stopped_by=outcome.stopped_by, passes=outcome.passes, refreshed=refresh_due(config, planned.index))
 
     gold_models = []
     for extra_seed in range(int(config["unlearn_gold_seeds"]) if config["unlearn_gold"] else 0):

@@ -183,3 +183,17 @@ def test_manifest_of_a_trained_checkpoint_is_a_root(root):
     summary = verify_checkpoint(checkpoint, config_dict=cfg)
     assert summary["requests"] == [] and len(summary["chain"]) == 1
     assert np.isclose(summary["retain_train_interactions"], manifest["retain_train_interactions"])
+
+
+def test_refresh_runs_on_every_kth_request_of_a_stream_and_changes_the_model(root, tmp_path):
+    checkpoint, cfg = root
+    files = [write_csv(tmp_path / f"{k}.csv", ["user_id", "item_id"], train_pair_tokens(cfg, 5, offset=50 * k))
+             for k in range(2)]
+    plain = unlearn(cfg, checkpoint, "interaction", files)
+    refreshed = unlearn(cfg, checkpoint, "interaction", files, unlearn_refresh_every=2)
+    reports = [json.loads(open(step["report_file"]).read()) for step in refreshed["steps"]]
+    assert [r["results"]["unlearned"]["refreshed"] for r in reports] == [False, True]
+    first = [torch.load(r["steps"][0]["checkpoint"], weights_only=True)["state_dict"] for r in (plain, refreshed)]
+    assert all(torch.equal(first[0][k], first[1][k]) for k in first[0])  # request 1: no refresh, same weights
+    last = [torch.load(r["checkpoint"], weights_only=True)["state_dict"] for r in (plain, refreshed)]
+    assert any(not torch.equal(last[0][k], last[1][k]) for k in last[0])

@@ -53,6 +53,27 @@ def unlearn_in_place(method, config, model, split, valid_heldout, show_progress=
     return trainer.model, outcome
 
 
+def refresh_due(config, request_index) -> bool:
+    """Whether request number ``request_index`` of a stream gets the retain-set refresh (``unlearn_refresh_every``)."""
+    every = int(config["unlearn_refresh_every"] or 0)
+    return every > 0 and request_index % every == 0
+
+
+def refresh_on_retain(config, model, split, show_progress=False):
+    """The correction for long streams: ``unlearn_refresh_epochs`` epochs of the model's own training loss on the
+    cumulative retain set (RecBole's trainer, the model's learning rate), from the unlearned weights."""
+    from recbole_unlearn.data import dataloaders
+    from recbole_unlearn.registry import get_trainer
+
+    train, _, _ = dataloaders(config, [split.retain_train, split.retain_valid, split.retain_test])
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    for epoch in range(int(config["unlearn_refresh_epochs"])):
+        trainer._train_epoch(train, epoch, show_progress=show_progress)
+    model.eval()
+    clear_cached_embeddings(model)
+    return model
+
+
 def reset_forgotten_rows(model, split):
     """Draw the forgotten users' or items' embedding rows afresh, as Xavier-uniform initialisation would."""
     side, rows = {"user": ("user", split.request.users), "item": ("item", split.request.items),
