@@ -64,6 +64,8 @@ VARIANTS = {
         **PLAIN, "unlearn_method": "reverse_bpr", "unlearn_neg_sampling": "popularity", "unlearn_anchor_weight": 10.0,
         "unlearn_epochs": 20, "unlearn_stop": ["mia_auc"],
     },
+    # the default with every parameter outside the touched embedding rows frozen (shared modality projections too)
+    "default, only touched rows move": {"unlearn_lr_rest": 0.0},
     "finetune": {**PLAIN, "unlearn_method": "finetune"},
     "neggrad": {**PLAIN, "unlearn_method": "neggrad", "unlearn_epochs": 2},
 }
@@ -255,7 +257,9 @@ def main(argv=None):
             by_kind = {}
             for _, _, kind, draw in group:
                 by_kind.setdefault(kind, []).append(run_cell(dataset, model_name, kind, draw, base, args.data_path, progress))
-            write_results(dataset, model_name, by_kind)
+            saved = RESULTS / f"unlearning-{dataset}-{model_name}.json"  # request types not rerun keep their results
+            earlier = json.loads(saved.read_text()) if saved.exists() else {}
+            write_results(dataset, model_name, {**earlier, **by_kind})
 
 
 def write_results(dataset, model_name, by_kind):

@@ -1,8 +1,10 @@
-"""Atomic file writes: a temporary file in the target's folder, flushed to disk, then renamed into place.
+"""Files the package writes and checks: atomic writes and content hashes.
 
-A crash or an exception mid-write leaves the previous file (or none) and no temporary file behind, never half a file.
+An atomic write goes to a temporary file in the target's folder, is flushed to disk, then renamed into place: a crash
+or an exception mid-write leaves the previous file (or none), never half a file.
 """
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -24,3 +26,12 @@ def atomic_write(path, write, mode="w"):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def file_sha256(path) -> str:
+    """sha256 of a file's bytes, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

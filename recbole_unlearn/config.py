@@ -6,6 +6,8 @@ Layering, lowest priority first::
     ->  config files  ->  config dict  ->  command line
 
 Model names resolve in this package first and in RecBole second (:func:`recbole_unlearn.registry.get_model`).
+A config holding ``local_rank`` is one process of a multi-process run: gloo on CPU, nccl on GPUs
+(:mod:`recbole_unlearn.distributed`).
 """
 
 import sys
@@ -54,6 +56,17 @@ class Config(RecBoleConfig):
 
     def compatibility_settings(self):
         restore_numpy_aliases()
+
+    def _init_device(self):
+        """RecBole's device choice; with ``local_rank`` set, join the process group with the backend that fits the
+        device (RecBole's own always asks for nccl, so it cannot run several processes on a CPU)."""
+        local_rank = self.final_config_dict.pop("local_rank", None)
+        super()._init_device()  # gpu_id, CUDA_VISIBLE_DEVICES, the single-process device
+        if local_rank is not None:
+            from recbole_unlearn.distributed import init_process_group
+
+            self.final_config_dict["local_rank"] = local_rank
+            init_process_group(self)
 
     def _load_cmd_line(self):
         saved_argv = sys.argv

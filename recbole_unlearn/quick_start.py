@@ -16,6 +16,7 @@ from recbole_unlearn.audit.report import comparison_table, write_report
 from recbole_unlearn.checkpoint import check_compatible, load_checkpoint, restore_model, save_checkpoint
 from recbole_unlearn.config import Config
 from recbole_unlearn.data import create_dataset, data_preparation, dataloaders
+from recbole_unlearn.distributed import is_main_process
 from recbole_unlearn.errors import UnlearnError
 from recbole_unlearn.registry import get_trainer
 
@@ -64,7 +65,7 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, argv=
     trainer = build_trainer(config, model)
     show = config["show_progress"]
     _, best_valid = trainer.fit(train_data, valid_data, saved=saved, show_progress=show)
-    if saved:  # the root of any unlearning chain that starts from this checkpoint
+    if saved and is_main_process(config):  # the root of any unlearning chain that starts from this checkpoint
         from recbole_unlearn.unlearn.lineage import write_manifest
 
         write_manifest(trainer.saved_model_file, None, [], config, train_data._dataset, method="train")
@@ -131,7 +132,8 @@ def run_unlearning(config, loaders):
         trainer.fit(train_data, valid_data, saved=True, show_progress=show)
         original_time, parent = time.perf_counter() - start, trainer.saved_model_file
         trainer.load_checkpoint_file(parent, dataset=datasets[0])
-        write_manifest(parent, None, [], config, datasets[0], method="train")
+        if is_main_process(config):
+            write_manifest(parent, None, [], config, datasets[0], method="train")
 
     steps, last = [], {"config": config, "model": model, "report": None, "report_file": None, "checkpoint": None}
     for planned in plan:
@@ -229,17 +231,19 @@ def unlearn_request(config, methods, model, planned, lineage, parent, full_train
         "checkpoint": checkpoint,
     }
     lineage = [*lineage, request_record(request, full_train, planned.index, request_meta["interactions"])]
-    save_checkpoint(
-        checkpoint, primary_model, config, full_train, lineage=lineage,
-        unlearning={"method": primary, "request": request_meta, "revoked_items": split.revoked_items.tolist()},
-    )
-    write_manifest(checkpoint, parent, lineage, config, split.retain_train, method=primary, audit=table[primary])
+    if is_main_process(config):  # the one process of a multi-process run that writes files
+        save_checkpoint(
+            checkpoint, primary_model, config, full_train, lineage=lineage,
+            unlearning={"method": primary, "request": request_meta, "revoked_items": split.revoked_items.tolist()},
+        )
+        write_manifest(checkpoint, parent, lineage, config, split.retain_train, method=primary, audit=table[primary])
     report_file = config["report_file"] or unused_path(os.path.join(
         config["checkpoint_dir"], f"unlearn-{config['model']}-{config['dataset']}-{request.type}-{stamp}.json"
     ))
     if config["report_file"] and several:  # one report per request of a stream
         report_file = str(Path(report_file).with_stem(f"{Path(report_file).stem}-{planned.index:03d}"))
-    write_report(report, report_file)
+    if is_main_process(config):
+        write_report(report, report_file)
     logger.info(set_color("unlearning audit", "yellow") + "\n" + comparison_table(table) + f"\nreport: {report_file}")
     return {"config": config, "model": primary_model, "report": report, "report_file": report_file,
             "checkpoint": checkpoint, "lineage": lineage}

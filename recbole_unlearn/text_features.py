@@ -21,7 +21,6 @@ the model itself can be tested without the model.
 
 import argparse
 import csv
-import hashlib
 import os
 import string
 import sys
@@ -29,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recbole_unlearn.atomic import atomic_write
+from recbole_unlearn.atomic import atomic_write, file_sha256
 from recbole_unlearn.errors import UnlearnError
 
 DEFAULT_BATCH_SIZE = 64
@@ -326,14 +325,6 @@ def save_npy_atomic(path, array):
     atomic_write(path, lambda f: np.save(f, array), mode="wb")
 
 
-def sha256_of(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def build_features(
     item_file,
     id_column,
@@ -530,7 +521,7 @@ def main(argv=None, embed_fn=None):
         return 2
     if not args.quiet:
         rows, dim = features.shape
-        print(f"wrote {args.output}: {rows} x {dim} {features.dtype}, sha256 {sha256_of(args.output)}")
+        print(f"wrote {args.output}: {rows} x {dim} {features.dtype}, sha256 {file_sha256(args.output)}")
     return 0
 
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from recbole_unlearn.checkpoint import check_compatible, load_checkpoint, restore_model
 from recbole_unlearn.errors import UnlearnError
+from recbole_unlearn.atomic import file_sha256
 from recbole_unlearn.unlearn.lineage import (
-    file_sha256,
     manifest_path,
     pairs_sha256,
     read_manifest,

@@ -14,6 +14,7 @@ import torch
 
 from recbole_unlearn.cli import main
 from recbole_unlearn.quick_start import run
+from recbole_unlearn.unlearn.lineage import manifest_path
 from tests.conftest import write_clustered_inter
 from tests.test_multimodal_data import N_ITEMS, encoded, write_mmrec
 
@@ -64,6 +65,15 @@ def _all_users(folder, world):
     return _file("all.csv", "user_id\n" + "\n".join(tokens) + "\n")(folder, world)
 
 
+def _tampered_copy(folder, world):
+    """A copy of the trained checkpoint and its manifest, with one byte appended to the checkpoint."""
+    source = Path(world[1])
+    manifest = manifest_path(source)
+    (folder / manifest.name).write_bytes(manifest.read_bytes())
+    (folder / source.name).write_bytes(source.read_bytes() + b"\0")
+    return str(folder / source.name)
+
+
 def _empty_folder(folder, world):
     (folder / "requests").mkdir()
     return str(folder / "requests")
@@ -103,11 +113,15 @@ CASES = {
                             "forget_type 'everything' is not one of"),
     "unknown unlearn_method": (None, [*USER_REQUEST, "--unlearn_method=magic"], "unlearn_method 'magic' is not one of"),
     "unknown stopping rule": (None, [*USER_REQUEST, "--unlearn_stop=['patience']"], "unlearn_stop: unknown rule patience"),
+    "negative unlearn_refresh_every": (None, [*USER_REQUEST, "--unlearn_refresh_every=-1"],
+                                       "unlearn_refresh_every must be 0 (never) or a positive integer, got -1"),
     "forget_ratio out of range": (None, ["--forget_type=user", "--forget_ratio=1.5"], "must be strictly between 0 and 1"),
     "modality the dataset lacks": (None, ["--forget_type=modality", "--forget_modality=image", "--forget_ratio=0.1"],
                                    "forget_modality 'image': dataset tiny has no modality features"),
     "model without embeddings to unlearn": (None, ["--model=Pop", *USER_REQUEST], "has no user or item embedding table"),
     "unknown model": (None, ["--model=LightGNC"], "unknown model 'LightGNC'"),
+    "verify: checkpoint modified after it was written": (_tampered_copy, ["verify", "{}"],
+                                                          "sha256 differs from its manifest's"),
 }
 
 
@@ -126,7 +140,8 @@ def test_bad_input_gives_one_line_exit_2_and_writes_nothing(name, world, tmp_pat
     value = make(tmp_path, world) if make else None
     argv = ["--model=LightGCN", "--dataset=tiny", f"--data_path={root / 'data'}", "--epochs=1", "--state=ERROR",
             "--show_progress=False", f"--checkpoint_dir={tmp_path / 'saved'}", f"--report_file={tmp_path / 'r.json'}"]
-    argv += [a.format(value) for a in args]
+    argv = [a.format(value) for a in args[:2]] + argv + [a.format(value) for a in args[2:]] if args[0] == "verify" else (
+        argv + [a.format(value) for a in args])
     before = snapshot(tmp_path), snapshot(root)
     capsys.readouterr()
     assert main(argv) == 2

@@ -2,6 +2,7 @@
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -197,3 +198,22 @@ def test_refresh_runs_on_every_kth_request_of_a_stream_and_changes_the_model(roo
     assert all(torch.equal(first[0][k], first[1][k]) for k in first[0])  # request 1: no refresh, same weights
     last = [torch.load(r["checkpoint"], weights_only=True)["state_dict"] for r in (plain, refreshed)]
     assert any(not torch.equal(last[0][k], last[1][k]) for k in last[0])
+
+
+def test_command_line_stream_and_verify(root, tmp_path, capsys):
+    from recbole_unlearn.cli import main
+
+    checkpoint, cfg = root
+    a = write_csv(tmp_path / "a.csv", ["user_id"], [["u3"]])
+    b = write_csv(tmp_path / "b.csv", ["user_id"], [["u8"]])
+    common = ["--model=LightGCN", "--dataset=tiny", f"--data_path={cfg['data_path']}", "--state=ERROR",
+              "--load_col={'inter': ['user_id', 'item_id', 'rating', 'timestamp']}"]
+    argv = [*common, "--show_progress=False", f"--checkpoint_dir={cfg['checkpoint_dir']}", f"--checkpoint={checkpoint}",
+            "--forget_type=user", "--unlearn_method=reset", "--forget_file", a, b]
+    assert main(argv) == 0
+    unlearned = sorted(Path(cfg["checkpoint_dir"]).glob("LightGCN-unlearned-reset-002-*.pth"))
+    assert len(unlearned) == 1
+    capsys.readouterr()
+    assert main(["verify", str(unlearned[0]), *common]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"verified {unlearned[0]}: chain of 3 checkpoint(s), 2 request(s)") and "audit reproduced" in out

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recbole_unlearn.atomic import atomic_write
+from recbole_unlearn.atomic import atomic_write, file_sha256
 from recbole_unlearn.checkpoint import plain
 from recbole_unlearn.errors import UnlearnError
 from recbole_unlearn.unlearn.request import ForgetRequest
@@ -100,14 +100,6 @@ def cumulative_counts(records) -> dict:
 
 
 # ---- hashes ---------------------------------------------------------------------------------------------------------
-def file_sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def pairs_sha256(dataset) -> str:
     """sha256 of the set of (user, item) id pairs of ``dataset``'s interactions (order-free)."""
     keys = dataset.inter_feat[dataset.uid_field].numpy().astype(np.int64) * int(dataset.item_num)

@@ -11,6 +11,13 @@ negated BPR (``negated_bpr``, gradient ascent), and the anchor holds retained sc
 after the rebind. Rows of the embedding tables that the forget set touches learn at ``unlearn_lr_touched``, everything
 else at ``unlearn_lr_rest`` (:class:`~recbole_unlearn.unlearn.optim.RowwiseAdam`). One pass covers the forget set
 once; after each pass the stopping rules (:mod:`~recbole_unlearn.unlearn.stopping`) are checked.
+
+Several processes (``nproc``, :mod:`recbole_unlearn.distributed`): data-parallel, as RecBole trains. Every rank walks
+the same order of forgotten pairs (rank 0's permutation, broadcast each pass) and takes its share of each batch
+(every ``world_size``-th pair), with its own retained pairs and negatives (a per-rank random stream); each rank's loss
+is weighted by its share of the batch and the gradients are summed over the ranks in one all-reduce per step, so a
+step equals one process's step on the whole batch up to the random draws. Every rank holds the same model, scores the
+pass statistics itself, and follows rank 0's stopping decision; rank 0's parameters are broadcast at the end.
 """
 
 import copy
@@ -19,8 +26,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from tqdm import tqdm
 
+from recbole_unlearn import distributed
 from recbole_unlearn.audit.mia import auc, same_user_heldout
 from recbole_unlearn.audit.ranking import pairs
 from recbole_unlearn.audit.scores import pair_interaction, pair_scores
@@ -52,9 +61,11 @@ def check_unlearn_config(config):
         )
     if config["unlearn_neg_sampling"] not in ("uniform", "popularity"):
         raise UnlearnError(f"unlearn_neg_sampling '{config['unlearn_neg_sampling']}' is not one of uniform, popularity")
-    for key in ("unlearn_epochs", "unlearn_batch_size"):
+    for key in ("unlearn_epochs", "unlearn_batch_size", "unlearn_refresh_epochs"):
         if not isinstance(config[key], int) or config[key] < 1:
             raise UnlearnError(f"{key} must be a positive integer, got {config[key]!r}")
+    if not isinstance(config["unlearn_refresh_every"], int) or config["unlearn_refresh_every"] < 0:
+        raise UnlearnError(f"unlearn_refresh_every must be 0 (never) or a positive integer, got {config['unlearn_refresh_every']!r}")
     parse_stop_rules(config["unlearn_stop"])
 
 
@@ -89,7 +100,10 @@ class UnlearningTrainer(Trainer):
         if len(forget_u) == 0:
             raise UnlearnError("the forget set holds no training interaction: nothing for gradient steps to forget")
         heldout = tuple(torch.from_numpy(np.asarray(a)) for a in same_user_heldout(pairs(split.forget_train), valid_heldout))
-        negatives = self._negative_sampler(retain_i, model.n_items)
+        several = not self.config["single_spec"]
+        # one process draws from the global stream as always; each rank of several from its own
+        draws = torch.Generator().manual_seed(int(torch.randint(2**62, (1,))) + dist.get_rank()) if several else None
+        negatives = self._negative_sampler(retain_i, model.n_items, draws)
         optimizer = self._rowwise_optimizer(split)
         reference = copy.deepcopy(model).eval() if self.anchor_weight and self.retain_weight else None
         outcome = UnlearnOutcome()
@@ -100,34 +114,66 @@ class UnlearningTrainer(Trainer):
         for pass_idx in progress:
             model.train()
             order = torch.randperm(len(forget_u))
+            if several:
+                distributed.broadcast_(order)
             total = 0.0
             for step in range(steps):
                 idx = order[step * self.batch_size : (step + 1) * self.batch_size]
-                loss = self._step_loss(forget_u[idx], forget_i[idx], retain_u, retain_i, negatives, level, reference)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                total += loss.item()
+                batch = (forget_u, forget_i, retain_u, retain_i, negatives, level, reference)
+                if several:
+                    total += self._distributed_step(idx, optimizer, batch, draws)
+                else:
+                    total += self._step(idx, optimizer, batch)
             outcome.passes = pass_idx + 1
             stats, level = self._pass_stats(forget_u, forget_i, heldout)
             outcome.log.append({"pass": outcome.passes, "loss": total / steps, **stats})
             progress.set_postfix(loss=f"{total / steps:.4f}", auc=f"{stats['forget_vs_valid_auc']:.3f}")
-            rule, value = first_rule_fired(
-                self.stop_rules, stats["forget_vs_valid_auc"], stats["above_level_share"], self.stop_auc
-            )
+
+            def stop(stats=stats):
+                return first_rule_fired(
+                    self.stop_rules, stats["forget_vs_valid_auc"], stats["above_level_share"], self.stop_auc
+                )
+
+            rule, value = distributed.from_rank0(stop) if several else stop()
             if rule is not None:
                 outcome.stopped_by, outcome.stop_value = rule, value
                 break
+        if several:
+            distributed.broadcast_parameters(model)
         model.eval()
         self.logger.info(f"unlearning stopped by rule '{outcome.stopped_by}' after pass {outcome.passes}")
         return outcome
 
     # ----------------------------------------------------------------------------------------------------------------
-    def _step_loss(self, fu, fi, retain_u, retain_i, negatives, level, reference):
+    def _step(self, idx, optimizer, batch):
+        """One gradient step on the forgotten pairs ``idx`` (and as many retained pairs); returns the loss."""
+        forget_u, forget_i, *rest = batch
+        loss = self._step_loss(forget_u[idx], forget_i[idx], *rest)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    def _distributed_step(self, idx, optimizer, batch, draws):
+        """This rank's share of the step on ``idx``: its loss weighted by its share of the batch, gradients summed
+        over the ranks (one all-reduce), then the same optimizer step in every rank; returns the whole batch's loss."""
+        forget_u, forget_i, *rest = batch
+        share = idx[dist.get_rank() :: dist.get_world_size()]
+        optimizer.zero_grad()
+        loss_part = 0.0
+        if len(share):
+            loss = self._step_loss(forget_u[share], forget_i[share], *rest, draws=draws) * (len(share) / len(idx))
+            loss.backward()
+            loss_part = loss.item()
+        (total,) = distributed.sum_gradients(self.model.parameters(), [loss_part])
+        optimizer.step()
+        return total
+
+    def _step_loss(self, fu, fi, retain_u, retain_i, negatives, level, reference, draws=None):
         model = self.model
         clear_cached_embeddings(model)  # some models (SGL) serve predict() from a cache filled without gradients
         n = len(fu)
-        pick = torch.randint(len(retain_u), (n,))
+        pick = torch.randint(len(retain_u), (n,), generator=draws)
         ru, ri = retain_u[pick], retain_i[pick]
         fj, rj = negatives(n), negatives(n)
         users = torch.cat([fu, fu, ru, ru])
@@ -147,13 +193,14 @@ class UnlearningTrainer(Trainer):
             loss = loss + self.anchor_weight * losses.anchor(scores[2 * n :], ref)
         return loss
 
-    def _negative_sampler(self, retain_items, n_items):
-        """Draws negatives uniformly over real items, or by their popularity in the retain set."""
+    def _negative_sampler(self, retain_items, n_items, draws=None):
+        """Draws negatives uniformly over real items, or by their popularity in the retain set (random stream
+        ``draws``, the global one if ``None``)."""
         if self.neg_sampling == "uniform":
-            return lambda n: torch.randint(1, n_items, (n,))
+            return lambda n: torch.randint(1, n_items, (n,), generator=draws)
         weights = torch.bincount(retain_items, minlength=n_items).double()
         weights[0] = 0.0
-        return lambda n: torch.multinomial(weights, n, replacement=True)
+        return lambda n: torch.multinomial(weights, n, replacement=True, generator=draws)
 
     def _rowwise_optimizer(self, split):
         """``unlearn_lr_touched`` for rows the forget set touches, ``unlearn_lr_rest`` for everything else."""
