@@ -336,12 +336,6 @@ def build_features(
     rows=None,
     id_map_files=None,
     id_map_column=None,
-    text_columns=None,
-    template=None,
-    list_columns=(),
-    list_separator=None,
-    list_joiner=", ",
-    column_joiner=". ",
     missing="error",
     normalize=True,
     dtype="float32",
@@ -351,10 +345,13 @@ def build_features(
     device=None,
     max_seq_length=None,
     progress=True,
+    **text_options,
 ):
     """The whole command as a function: read, align, embed, write ``output``; returns the matrix written.
 
-    The item order is exactly one of ``order`` (a list of tokens), ``order_file`` or ``rows`` (``rows_from_range``).
+    ``text_options`` say how each item's text is made: the keywords of :func:`read_item_texts` (``text_columns`` or
+    ``template``, ``list_columns``, ...). The item order is exactly one of ``order`` (a list of tokens),
+    ``order_file`` or ``rows`` (``rows_from_range``).
     ``embed_fn=None`` loads the sentence model (``model``, ``device``, ``max_seq_length``: see
     :func:`load_sentence_model`) only after the input has been read and checked, so bad input fails fast.
     """
@@ -373,16 +370,7 @@ def build_features(
         if not id_map_column:
             raise UnlearnError("--id-map needs --id-map-column (the item column of both files)")
         id_map = read_id_map(id_map_files[0], id_map_files[1], id_map_column)
-    texts = read_item_texts(
-        item_file,
-        id_column,
-        text_columns=text_columns,
-        template=template,
-        list_columns=list_columns,
-        list_separator=list_separator,
-        list_joiner=list_joiner,
-        column_joiner=column_joiner,
-    )
+    texts = read_item_texts(item_file, id_column, **text_options)
     aligned = align_texts(order, texts, id_map=id_map, missing=missing, source=str(item_file))
     if embed_fn is None:
         embed_fn = load_sentence_model(model, device, max_seq_length)
