@@ -40,7 +40,12 @@ class Config(RecBoleConfig):
 
     def __init__(self, model=None, dataset=None, config_file_list=None, config_dict=None, argv=None):
         self._argv = sys.argv[1:] if argv is None else list(argv)
-        super().__init__(model, dataset, config_file_list, config_dict)
+        try:
+            super().__init__(model, dataset, config_file_list, config_dict)
+        except ValueError as exc:  # RecBole's own checks of key combinations
+            from recbole_unlearn.errors import UnlearnError
+
+            raise UnlearnError(f"config: {str(exc).strip().splitlines()[0]}") from None
         self._apply_request_defaults()
 
     def _apply_request_defaults(self):

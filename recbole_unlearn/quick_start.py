@@ -24,6 +24,10 @@ from recbole_unlearn.registry import get_trainer
 def load_data(model=None, dataset=None, config_file_list=None, config_dict=None, argv=None):
     """Config and train / valid / test dataloaders."""
     config = Config(model, dataset, config_file_list, config_dict, argv=argv)
+    if config["forget_type"]:
+        from recbole_unlearn.unlearn.rebind import check_unlearnable_type
+
+        check_unlearnable_type(config)
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
     getLogger().info(config)

@@ -2,6 +2,9 @@
 
 import numpy as np
 import pytest
+import torch
+from recbole.model.abstract_recommender import GeneralRecommender
+from recbole.utils import InputType
 
 from recbole_unlearn.errors import UnlearnError
 from recbole_unlearn.quick_start import load_run, run
@@ -94,6 +97,27 @@ def test_bad_unlearning_keys_are_refused_before_training(tmp_path, fast_config, 
     assert not (tmp_path / "saved").exists() or not any((tmp_path / "saved").iterdir())
 
 
+class ScoresFromItemBias(GeneralRecommender):
+    """A general model with no user or item embedding table: one bias per item, stored as a flat vector."""
+
+    input_type = InputType.POINTWISE
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        self.bias = torch.nn.Parameter(torch.zeros(self.n_items))
+
+    def calculate_loss(self, interaction):
+        return -self.bias[interaction[self.ITEM_ID]].sigmoid().log().mean()
+
+    def predict(self, interaction):
+        return self.bias[interaction[self.ITEM_ID]]
+
+
 def test_model_without_embeddings_is_refused(fast_config):
-    with pytest.raises(UnlearnError, match="model Pop: has no user or item embedding table"):
+    with pytest.raises(UnlearnError, match="model ScoresFromItemBias: has no user or item embedding table"):
+        run(ScoresFromItemBias, "tiny", config_dict={**fast_config, "forget_type": "user", "forget_ratio": 0.1}, argv=[])
+
+
+def test_non_general_model_is_refused_before_any_data_is_read(fast_config):
+    with pytest.raises(UnlearnError, match="model Pop: a traditional recommender; only general"):
         run("Pop", "tiny", config_dict={**fast_config, "forget_type": "user", "forget_ratio": 0.1}, argv=[])

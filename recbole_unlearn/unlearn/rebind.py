@@ -10,9 +10,19 @@
 
 import torch
 from recbole.model.abstract_recommender import AbstractRecommender, GeneralRecommender
+from recbole.utils import ModelType
 
 from recbole_unlearn.errors import UnlearnError
 from recbole_unlearn.model.base import GraphRecommender
+
+
+def check_unlearnable_type(config):
+    """Refuse, before any data is read, model types unlearning does not cover (sequential, context-aware, ...)."""
+    if config["MODEL_TYPE"] != ModelType.GENERAL:
+        raise UnlearnError(
+            f"model {config['model']}: a {config['MODEL_TYPE'].name.lower()} recommender; only general (user-item) "
+            "recommenders can be unlearned"
+        )
 
 
 def check_unlearnable(model):
