@@ -121,3 +121,24 @@ def test_model_without_embeddings_is_refused(fast_config):
 def test_non_general_model_is_refused_before_any_data_is_read(fast_config):
     with pytest.raises(UnlearnError, match="model Pop: a traditional recommender; only general"):
         run("Pop", "tiny", config_dict={**fast_config, "forget_type": "user", "forget_ratio": 0.1}, argv=[])
+
+
+@pytest.mark.parametrize(
+    "model,kind,expected",
+    [
+        ("LightGCN", "user", {"unlearn_method": "reset"}),
+        ("LightGCN", "interaction", {"unlearn_method": "reverse_bpr", "unlearn_forget_loss": "hinge", "unlearn_epochs": 20,
+                                     "unlearn_neg_sampling": "popularity", "unlearn_stop": ["hinge"]}),
+        ("FREEDOM", "interaction", {"unlearn_method": "neggrad", "unlearn_epochs": 2, "unlearn_stop": ["budget"],
+                                    "unlearn_anchor_weight": 0.0}),
+        ("FREEDOM", "modality", {"unlearn_method": "rebuild"}),
+    ],
+)
+def test_each_request_type_gets_its_model_recipe_unless_a_key_is_set(model, kind, expected):
+    from recbole_unlearn import Config
+
+    config = Config(model, "ml-100k", config_dict={"forget_type": kind}, argv=[])
+    assert {key: config[key] for key in expected} == expected
+    explicit = Config(model, "ml-100k", config_dict={"forget_type": kind, "unlearn_method": "finetune"},
+                      argv=["--unlearn_epochs=3"])
+    assert explicit["unlearn_method"] == "finetune" and explicit["unlearn_epochs"] == 3

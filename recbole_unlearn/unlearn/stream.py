@@ -11,6 +11,7 @@ from pathlib import Path
 
 from recbole_unlearn.errors import UnlearnError
 from recbole_unlearn.unlearn.lineage import revoked_items
+from recbole_unlearn.unlearn.methods import config_with
 from recbole_unlearn.unlearn.request import ForgetRequest, resolve_request, validate_request
 from recbole_unlearn.unlearn.split import ForgetSplit, split_datasets
 
@@ -54,8 +55,6 @@ def plan_requests(config, datasets, lineage) -> list:
         datasets: ``(train, valid, test)`` with ``lineage`` already applied (:func:`lineage.replay`).
         lineage: the starting checkpoint's records (empty for a freshly trained model).
     """
-    from recbole_unlearn.unlearn.methods import config_with
-
     train, valid, test = datasets
     revoked = revoked_items(lineage, train)
     applied = {record["sha256"]: record["index"] for record in lineage}
