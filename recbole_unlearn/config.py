@@ -16,6 +16,7 @@ from pathlib import Path
 from recbole.config import Config as RecBoleConfig
 
 from recbole_unlearn.compat import restore_numpy_aliases
+from recbole_unlearn.errors import UnlearnError
 
 
 def properties_dir() -> Path:
@@ -42,9 +43,9 @@ class Config(RecBoleConfig):
         self._argv = sys.argv[1:] if argv is None else list(argv)
         try:
             super().__init__(model, dataset, config_file_list, config_dict)
+        except UnlearnError:
+            raise
         except ValueError as exc:  # RecBole's own checks of key combinations
-            from recbole_unlearn.errors import UnlearnError
-
             raise UnlearnError(f"config: {str(exc).strip().splitlines()[0]}") from None
         self._apply_request_defaults()
 
@@ -87,8 +88,6 @@ class Config(RecBoleConfig):
         if model is None:
             model = self.external_config_dict.get("model")
             if model is None:
-                from recbole_unlearn.errors import UnlearnError
-
                 raise UnlearnError("no model given: pass --model=NAME, or set `model` in a config file")
         if dataset is None:
             dataset = self.external_config_dict.get("dataset", "ml-100k")

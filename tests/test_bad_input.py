@@ -129,6 +129,17 @@ CASES = {
 }
 
 
+def readme_rows():
+    """``{bad input: message}`` of the README's table."""
+    section = README.read_text().split("### What bad input gets", 1)[1].split("\n#", 1)[0]
+    return dict(re.findall(r"^\| ([^|]+?) \| `(error: [^`]*)` \|$", section, re.M))
+
+
+def opening(message):
+    """The first two words of an error line, a path reduced to its file name (the README shortens paths)."""
+    return [Path(word).name if "/" in word else word for word in message.split()[:2]]
+
+
 def snapshot(root):
     """Every file under ``root`` but RecBole's run log, with its size and modification time."""
     return {
@@ -151,13 +162,13 @@ def test_bad_input_gives_one_line_exit_2_and_writes_nothing(name, world, tmp_pat
     assert main(argv) == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(errors) == 1 and errors[0].startswith("error: ") and fragment in errors[0], errors
+    assert opening(errors[0]) == opening(readme_rows()[name])  # begins as the README shows it
     assert (snapshot(tmp_path), snapshot(root)) == before
 
 
 def test_readme_table_lists_exactly_the_tested_inputs():
-    section = README.read_text().split("### What bad input gets", 1)[1].split("\n#", 1)[0]
-    rows = dict(re.findall(r"^\| ([^|]+?) \| `(error: [^`]*)` \|$", section, re.M))
+    rows = readme_rows()
     assert sorted(rows) == sorted(CASES)
     for name, (_, _, fragment) in CASES.items():
         assert fragment in rows[name], name
-    assert os.path.basename(__file__) in section
+    assert os.path.basename(__file__) in README.read_text().split("### What bad input gets", 1)[1].split("\n#", 1)[0]
