@@ -48,12 +48,13 @@ REQUESTS = {"user": 0.05, "interaction": 0.05, "item": 0.01, "modality": 0.05}
 PLAIN = {
     "unlearn_epochs": 8, "unlearn_stop": ["budget"], "unlearn_forget_loss": "log_sigmoid",
     "unlearn_neg_sampling": "uniform", "unlearn_anchor_weight": 0.0, "forget_weight": 1.0, "retain_weight": 1.0,
-    "unlearn_lr_touched": 2e-2, "unlearn_lr_rest": 1e-4,
+    "unlearn_lr_touched": 2e-2, "unlearn_lr_rest": 1e-4, "unlearn_revoked_steps": 0,
 }
 VARIANTS = {
     "default": None,  # whatever properties/overall.yaml's unlearn_defaults give this request type
     "rebuild": {**PLAIN, "unlearn_method": "rebuild"},
     "reset": {**PLAIN, "unlearn_method": "reset"},
+    "reset + 25 push-down steps": {**PLAIN, "unlearn_method": "reset", "unlearn_revoked_steps": 25},
     "reverse_bpr (paper, one lr 5e-3)": {**PLAIN, "unlearn_method": "reverse_bpr", "unlearn_lr_touched": 5e-3, "unlearn_lr_rest": 5e-3},
     "reverse_bpr (split lr)": {**PLAIN, "unlearn_method": "reverse_bpr"},
     "reverse_bpr (hinge+pop+anchor)": {

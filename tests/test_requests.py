@@ -132,6 +132,8 @@ def test_non_general_model_is_refused_before_any_data_is_read(fast_config):
         ("FREEDOM", "interaction", {"unlearn_method": "neggrad", "unlearn_epochs": 2, "unlearn_stop": ["budget"],
                                     "unlearn_anchor_weight": 0.0}),
         ("FREEDOM", "modality", {"unlearn_method": "rebuild"}),
+        ("LightGCN", "item", {"unlearn_method": "reset", "unlearn_revoked_steps": 50}),
+        ("FREEDOM", "item", {"unlearn_method": "reset", "unlearn_revoked_steps": 0}),
     ],
 )
 def test_each_request_type_gets_its_model_recipe_unless_a_key_is_set(model, kind, expected):

@@ -11,7 +11,7 @@ from recbole_unlearn.audit.ranking import pairs
 from recbole_unlearn.audit.scores import pair_scores
 from recbole_unlearn.model import LightGCN
 from recbole_unlearn.quick_start import run
-from recbole_unlearn.unlearn.methods import unlearn_in_place
+from recbole_unlearn.unlearn.methods import config_with, unlearn_in_place
 from tests.unlearn_helpers import split_for, trained
 
 UNLEARN = {"unlearn_epochs": 3, "unlearn_batch_size": 128}
@@ -85,3 +85,22 @@ def test_mia_stop_rule_fires_and_is_reported(fast_config):
     _, outcome = unlearn_in_place("reverse_bpr", config, model, split, concat_pairs(split.retain_valid, split.forget_valid))
     assert outcome.stopped_by == "mia_auc" and outcome.passes < 30
     assert outcome.log[-1]["forget_vs_valid_auc"] <= 0.9
+
+
+def test_revoked_items_pushed_down_after_reset_and_nothing_else_moves(fast_config):
+    config, loaders, model = trained("LightGCN", {**fast_config, **UNLEARN, "forget_type": "item", "forget_ratio": 0.1})
+    split = split_for(config, loaders)
+    heldout = concat_pairs(split.retain_valid, split.forget_valid)
+    torch.manual_seed(0)
+    plain, _ = unlearn_in_place("reset", config_with(config, unlearn_revoked_steps=0), model, split, heldout)
+    torch.manual_seed(0)
+    pushed, _ = unlearn_in_place("reset", config_with(config, unlearn_revoked_steps=20), model, split, heldout)
+    revoked = torch.as_tensor(split.request.items)
+    users, items = (torch.from_numpy(a) for a in pairs(split.retain_test))
+    grid_u = users.repeat_interleave(len(revoked))
+    grid_i = revoked.repeat(len(users))
+    before, after = pair_scores(plain, grid_u, grid_i).mean(), pair_scores(pushed, grid_u, grid_i).mean()
+    assert after < before and after < pair_scores(pushed, users, items).mean()  # now below the held-out positives
+    moved = (pushed.item_embedding.weight != plain.item_embedding.weight).any(dim=1)
+    assert moved[revoked].all() and moved.sum() == len(revoked)
+    assert torch.equal(pushed.user_embedding.weight, plain.user_embedding.weight)

@@ -19,7 +19,11 @@ import math
 
 import torch
 
+from recbole_unlearn.audit.ranking import pairs
+from recbole_unlearn.audit.scores import pair_interaction
 from recbole_unlearn.errors import UnlearnError
+from recbole_unlearn.unlearn.losses import bpr
+from recbole_unlearn.unlearn.optim import RowwiseAdam
 from recbole_unlearn.unlearn.rebind import clear_cached_embeddings, embedding_tables, rebind_model
 from recbole_unlearn.unlearn.trainer import UnlearnOutcome, UnlearningTrainer
 
@@ -46,11 +50,41 @@ def unlearn_in_place(method, config, model, split, valid_heldout, show_progress=
     if method in ("reset", "rebuild"):
         if method == "reset":
             reset_forgotten_rows(model, split)
+            if split.request.type == "item" and config["unlearn_revoked_steps"]:
+                push_down_revoked_items(model, split, int(config["unlearn_revoked_steps"]), float(config["unlearn_lr_touched"]))
         return model, UnlearnOutcome(stopped_by="none")
     trainer = UnlearningTrainer(config_with(config, **TRAINER_OVERRIDES[method]), model)
     outcome = trainer.unlearn(split, valid_heldout, show_progress=show_progress)
     clear_cached_embeddings(trainer.model)
     return trainer.model, outcome
+
+
+def push_down_revoked_items(model, split, steps, lr, batch_size=2048):
+    """Item requests, after the reset: ``steps`` BPR steps :math:`-\log\sigma(s_{ui} - s_{uj})` with retained pairs
+    :math:`(u, i)` as positives and revoked items :math:`j` as the negatives, moving only the revoked items' rows (at
+    ``lr``).
+
+    A retrain never sees a revoked item but as a sampled negative, which pushes it below everything; a re-drawn row
+    scores mid-range instead, which a membership test on the revoked items tells apart from gold.
+    """
+    table = embedding_tables(model)["item"]
+    revoked = torch.as_tensor(split.request.items, dtype=torch.long)
+    row_lr = torch.zeros(table.size(0), 1, device=table.device)
+    row_lr[revoked] = lr
+    optimizer = RowwiseAdam([{"params": [table], "lr": row_lr}])
+    users, items = (torch.from_numpy(a) for a in pairs(split.retain_train))
+    model.train()
+    for _ in range(steps):
+        pick = torch.randint(len(users), (batch_size,))
+        negatives = revoked[torch.randint(len(revoked), (batch_size,))]
+        u = torch.cat([users[pick], users[pick]])
+        scores = model.predict(pair_interaction(model, u, torch.cat([items[pick], negatives])))
+        loss = bpr(*scores.split(batch_size))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        clear_cached_embeddings(model)
+    model.eval()
 
 
 def refresh_due(config, request_index) -> bool:

@@ -64,8 +64,9 @@ def check_unlearn_config(config):
     for key in ("unlearn_epochs", "unlearn_batch_size", "unlearn_refresh_epochs"):
         if not isinstance(config[key], int) or config[key] < 1:
             raise UnlearnError(f"{key} must be a positive integer, got {config[key]!r}")
-    if not isinstance(config["unlearn_refresh_every"], int) or config["unlearn_refresh_every"] < 0:
-        raise UnlearnError(f"unlearn_refresh_every must be 0 (never) or a positive integer, got {config['unlearn_refresh_every']!r}")
+    for key in ("unlearn_refresh_every", "unlearn_revoked_steps"):
+        if not isinstance(config[key], int) or config[key] < 0:
+            raise UnlearnError(f"{key} must be 0 (never) or a positive integer, got {config[key]!r}")
     parse_stop_rules(config["unlearn_stop"])
 
 
