@@ -177,6 +177,7 @@ def unlearn_request(config, methods, model, planned, lineage, parent, full_train
     logger = getLogger()
     split, request, show = planned.split, planned.request, config["show_progress"]
     logger.info(set_color(f"request #{planned.index}", "yellow") + f": {request.summary()}")
+    refresh = refresh_due(config, planned.index)
     audit = Audit(split, config["topk"])
     table = {"original": {**audit.evaluate(model), "time_s": original_time}}
     valid_heldout = concat_pairs(split.retain_valid, split.forget_valid)
@@ -188,13 +189,13 @@ def unlearn_request(config, methods, model, planned, lineage, parent, full_train
             result_model, outcome = retrain(config, split, config["seed"], show), None
         else:
             result_model, outcome = unlearn_in_place(method, config, model, split, valid_heldout, show)
-            if refresh_due(config, planned.index):
+            if refresh:
                 result_model = refresh_on_retain(config, result_model, split, show)
         seconds = time.perf_counter() - start
         unlearned[method] = (result_model, outcome)
         table[method] = {**audit.evaluate(result_model), "time_s": seconds}
         if outcome is not None:
-            table[method].update(stopped_by=outcome.stopped_by, passes=outcome.passes, refreshed=refresh_due(config, planned.index))
+            table[method].update(stopped_by=outcome.stopped_by, passes=outcome.passes, refreshed=refresh)
 
     gold_models = []
     for extra_seed in range(int(config["unlearn_gold_seeds"]) if config["unlearn_gold"] else 0):

@@ -126,18 +126,21 @@ def chain(root, tmp_path):
     return checkpoint, steps[0]["checkpoint"], steps[1]["checkpoint"], cfg
 
 
+def append_a_byte(path):
+    with open(path, "ab") as f:
+        f.write(b"\0")
+
+
 def test_verify_fails_on_a_modified_checkpoint(chain):
     _, _, last, cfg = chain
-    with open(last, "ab") as f:
-        f.write(b"\0")
+    append_a_byte(last)
     with pytest.raises(UnlearnError, match="sha256 differs from its manifest"):
         verify_checkpoint(last, config_dict=cfg)
 
 
 def test_verify_fails_on_a_missing_or_replaced_parent(chain):
     _, middle, last, cfg = chain
-    with open(middle, "ab") as f:
-        f.write(b"\0")
+    append_a_byte(middle)
     with pytest.raises(UnlearnError, match="sha256 differs"):
         verify_checkpoint(last, config_dict=cfg)
     os.remove(middle)

@@ -62,7 +62,8 @@ def plan_requests(config, datasets, lineage) -> list:
     plan = []
     for path in request_files(config["forget_file"]) or [None]:
         request = resolve_request(config_with(config, forget_file=path) if path else config, train)
-        earlier = applied.get(request.sha256())
+        sha256 = request.sha256()
+        earlier = applied.get(sha256)
         if earlier is not None:
             plan.append(PlannedRequest(earlier, request))
             continue
@@ -70,6 +71,6 @@ def plan_requests(config, datasets, lineage) -> list:
         index += 1
         split = split_datasets(request, train, valid, test, revoked_before=revoked)
         plan.append(PlannedRequest(index, request, split))
-        applied[request.sha256()] = index
+        applied[sha256] = index
         train, valid, test, revoked = split.retain_train, split.retain_valid, split.retain_test, split.revoked_items
     return plan
