@@ -127,8 +127,9 @@ def test_non_general_model_is_refused_before_any_data_is_read(fast_config):
     "model,kind,expected",
     [
         ("LightGCN", "user", {"unlearn_method": "reset"}),
-        ("LightGCN", "interaction", {"unlearn_method": "reverse_bpr", "unlearn_forget_loss": "hinge", "unlearn_epochs": 20,
-                                     "unlearn_neg_sampling": "popularity", "unlearn_stop": ["hinge"]}),
+        ("LightGCN", "interaction", {"unlearn_method": "reverse_bpr", "unlearn_forget_loss": "hinge",
+                                     "unlearn_hinge_target": "rank_matched", "forget_weight": 5.0, "unlearn_epochs": 10,
+                                     "unlearn_neg_sampling": "popularity", "unlearn_stop": ["budget"]}),
         ("FREEDOM", "interaction", {"unlearn_method": "neggrad", "unlearn_epochs": 2, "unlearn_stop": ["budget"],
                                     "unlearn_anchor_weight": 0.0}),
         ("FREEDOM", "modality", {"unlearn_method": "rebuild"}),

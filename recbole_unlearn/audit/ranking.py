@@ -23,7 +23,7 @@ def pairs(dataset):
     return inter[dataset.uid_field].numpy(), inter[dataset.iid_field].numpy()
 
 
-def _mask(rows_users, users, items, n_items):
+def pair_mask(rows_users, users, items, n_items):
     """Boolean ``(len(rows_users), n_items)`` matrix marking (user, item) pairs, rows in the order of rows_users."""
     order = np.argsort(rows_users)
     position = np.clip(np.searchsorted(rows_users[order], users), 0, max(len(rows_users) - 1, 0))
@@ -33,13 +33,19 @@ def _mask(rows_users, users, items, n_items):
     return mask
 
 
+def candidate_scores(model, users, history):
+    """Scores of every item for ``users``, their ``history`` pairs and the padding item at :math:`-\\infty`."""
+    scores = full_scores(model, users)
+    scores[pair_mask(users, *history, scores.size(1))] = -torch.inf
+    return scores
+
+
 def top_k(model, users, history, k, banned_items=None, batch_users=512):
     """Top-``k`` items per user, history pairs excluded, ``banned_items`` (serving filter) excluded if given."""
     out = []
     for start in range(0, len(users), batch_users):
         batch = users[start : start + batch_users]
-        scores = full_scores(model, batch)
-        scores[_mask(batch, *history, scores.size(1))] = -torch.inf
+        scores = candidate_scores(model, batch, history)
         if banned_items is not None and len(banned_items):
             scores[:, torch.as_tensor(banned_items)] = -torch.inf
         out.append(scores.topk(k, dim=1).indices)
@@ -59,7 +65,7 @@ def ranking_metrics(model, targets, history, ks=(10, 20), batch_users=512) -> di
     for start in range(0, len(users), batch_users):
         batch = users[start : start + batch_users]
         top = top_k(model, batch, history, k_max, batch_users=batch_users)
-        target_mask = _mask(batch, t_users, t_items, model.n_items)
+        target_mask = pair_mask(batch, t_users, t_items, model.n_items)
         hits = target_mask.gather(1, top).double()
         n_targets = target_mask.sum(1).double()
         for k in ks:

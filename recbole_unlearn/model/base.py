@@ -117,7 +117,9 @@ class GraphRecommender(GeneralRecommender):
         return (user_e[interaction[self.USER_ID]] @ item_e.T).view(-1)
 
     def _final_embeddings(self):
-        if self.training:
+        """Cached between evaluation calls (eval mode, no gradient); computed afresh in training mode and whenever
+        gradients are on, so unlearning can differentiate the eval-mode scores."""
+        if self.training or torch.is_grad_enabled():
             return self.forward()
         if self.restore_user_e is None or self.restore_item_e is None:
             with torch.no_grad():

@@ -6,7 +6,7 @@ from recbole.model.init import xavier_uniform_initialization
 from recbole_unlearn.errors import UnlearnError
 from recbole_unlearn.model.graph import normalized_adjacency
 from recbole_unlearn.model.modality_graph import mixed_item_graph, nonzero_rows
-from recbole_unlearn.model.multimodal import MultimodalRecommender
+from recbole_unlearn.model.multimodal import MultimodalRecommender, scaled_gradient
 
 
 class FREEDOM(MultimodalRecommender):
@@ -44,7 +44,13 @@ class FREEDOM(MultimodalRecommender):
         + \\lambda \\sum_m \\mathcal{L}_{BPR}(e_u, W_m f_{i,m}, W_m f_{j,m}) + \\mu\\, \\Omega .
 
     The projections are bias-free: a bias cancels in :math:`e_u^\\top W_m (f_{i,m} - f_{j,m})`.
+
+    **Score branches** (:attr:`SCORE_BRANCHES`): ``interaction`` (:math:`\\bar{e}_i`) and ``modality``
+    (:math:`h_i`). Both are functions of the same item ID table :math:`\\gamma`, so scaling the gradient through one
+    of them (``branch_gradient_scale``) changes the direction of :math:`\\gamma`'s update, not only its size.
     """
+
+    SCORE_BRANCHES = ("interaction", "modality")
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
@@ -149,7 +155,8 @@ class FREEDOM(MultimodalRecommender):
             h = self.item_graph @ h
         x = torch.cat([self.user_embedding.weight, self.item_embedding.weight])
         user_e, item_e = self.propagate(x, self._ui_adjacency(), self.n_ui_layers)
-        return user_e, item_e + h
+        scale = self.branch_gradient_scale
+        return user_e, scaled_gradient(item_e, scale.get("interaction", 1.0)) + scaled_gradient(h, scale.get("modality", 1.0))
 
     def auxiliary_loss(self, user_e, pos_item, neg_item):
         return self.mm_loss_weight * self.modality_loss(user_e, pos_item, neg_item) if self.mm_loss_weight else 0.0

@@ -6,8 +6,8 @@ For a forgotten pair :math:`(u, i)` and a sampled negative :math:`j`:
 - :func:`reverse_bpr` :math:`= -\\log\\sigma(s_{uj} - s_{ui})`: the swapped, bounded form (its gradient vanishes once
   the forgotten item ranks well below the negative), not the negated BPR of gradient ascent;
 - :func:`negated_bpr` :math:`= \\log\\sigma(s_{ui} - s_{uj})`: gradient ascent on BPR (``neggrad``), unbounded below;
-- :func:`hinge_to_level` :math:`= \\max(0, s_{ui} - t_u)`: pushes a forgotten score down to the level :math:`t_u` of
-  the same user's held-out interactions and no further, so it stops by itself;
+- :func:`hinge_to_target` :math:`= \\max(0, s_{ui} - t_{ui})`: pushes a forgotten score down to its target
+  :math:`t_{ui}` (:mod:`~recbole_unlearn.unlearn.targets`) and no further, so it stops by itself;
 - :func:`anchor` :math:`= (s - s^{(0)})^2`: holds scores near reference values :math:`s^{(0)}`.
 """
 
@@ -27,8 +27,8 @@ def negated_bpr(pos_scores, neg_scores):
     return F.logsigmoid(pos_scores - neg_scores).mean()
 
 
-def hinge_to_level(pos_scores, level):
-    return torch.relu(pos_scores - level).mean()
+def hinge_to_target(pos_scores, targets):
+    return torch.relu(pos_scores - targets).mean()
 
 
 def anchor(scores, reference):

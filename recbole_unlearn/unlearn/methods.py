@@ -73,7 +73,7 @@ def push_down_revoked_items(model, split, steps, lr, batch_size=2048):
     row_lr[revoked] = lr
     optimizer = RowwiseAdam([{"params": [table], "lr": row_lr}])
     users, items = (torch.from_numpy(a) for a in pairs(split.retain_train))
-    model.train()
+    model.eval()  # the served scores, with gradients on (as in UnlearningTrainer)
     for _ in range(steps):
         pick = torch.randint(len(users), (batch_size,))
         negatives = revoked[torch.randint(len(revoked), (batch_size,))]
@@ -84,7 +84,6 @@ def push_down_revoked_items(model, split, steps, lr, batch_size=2048):
         loss.backward()
         optimizer.step()
         clear_cached_embeddings(model)
-    model.eval()
 
 
 def refresh_due(config, request_index) -> bool:

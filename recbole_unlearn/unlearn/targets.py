@@ -1,0 +1,85 @@
+"""Where the hinge pushes a forgotten score: a target :math:`t_k` for each forgotten pair :math:`(u_k, i_k)`.
+
+The hinge :math:`\\max(0, s_{u_k i_k} - t_k)` moves a forgotten score down to its target and no further. Both
+targets are computed from the model being unlearned and the held-out *validation* pairs of the same users; neither
+looks at a gold model.
+
+- ``user_mean``: :math:`t_k = \\frac{1}{|H_{u_k}|}\\sum_{j \\in H_{u_k}} s_{u_k j}`, the mean score of the user's
+  held-out pairs (the median of those means for users without any). Every forgotten score above the mean is cut to
+  it, which also removes the upper tail a retrained model keeps (the forgotten items it would still recommend).
+- ``rank_matched``: a model that never saw a forgotten pair ranks it as it ranks held-out pairs. With
+  :math:`r(u, i) = |\\{j \\notin \\mathcal{T}_u : s_{uj} > s_{ui}\\}|` the rank of item :math:`i` among the user's
+  candidates (training history :math:`\\mathcal{T}_u` of the retain set excluded), each forgotten pair gets the rank
+  at its own quantile of the held-out ranks (1-D quantile matching, which keeps the forgotten pairs' order):
+
+  .. math::
+      q_k = \\frac{\\operatorname{rank}(r_k) - \\tfrac12}{n_F}, \\qquad
+      R_k = \\min\\{R : \\hat{F}_H(R) \\ge q_k\\}, \\qquad
+      t_k = s_{u_k}^{(R_k)},
+
+  where :math:`\\hat{F}_H` is the empirical distribution of the held-out pairs' ranks :math:`r(u, j)` and
+  :math:`s_u^{(R)}` is user :math:`u`'s :math:`R`-th highest candidate score (0-based: :math:`R = 0` is the top).
+  The forgotten pairs then rank like held-out ones: as many stay in a top-20 as a retrained model would keep there.
+"""
+
+import numpy as np
+import torch
+from scipy.stats import rankdata
+
+from recbole_unlearn.audit.ranking import candidate_scores
+from recbole_unlearn.audit.scores import pair_scores
+
+def user_mean_targets(model, forget, heldout, history=None):
+    """``user_mean`` targets (module docstring), one per forgotten pair (``history`` is not used)."""
+    f_users, h_users = torch.as_tensor(forget[0]), torch.as_tensor(heldout[0])
+    scores = pair_scores(model, *heldout)
+    level = torch.full((model.n_users,), float("nan"))
+    if len(h_users):
+        sums = torch.zeros(model.n_users).index_add_(0, h_users, scores)
+        counts = torch.zeros(model.n_users).index_add_(0, h_users, torch.ones_like(scores))
+        level = sums / counts
+    known = ~level.isnan()
+    fallback = level[known].median() if known.any() else torch.tensor(0.0)
+    return torch.where(known, level, fallback)[f_users]
+
+
+def candidate_ranks(model, pairs_, history, batch_users=512):
+    """:math:`r(u, i)` for each pair: how many of the user's candidate items (history excluded) score above it."""
+    users, items = (np.asarray(a) for a in pairs_)
+    ranks = np.zeros(len(users), dtype=np.int64)
+    rows = np.unique(users)
+    for start in range(0, len(rows), batch_users):
+        batch = rows[start : start + batch_users]
+        scores = candidate_scores(model, batch, history)
+        take = np.flatnonzero(np.isin(users, batch))
+        row_of = torch.from_numpy(np.searchsorted(batch, users[take]))
+        own = scores[row_of, torch.from_numpy(items[take])]
+        ranks[take] = (scores[row_of] > own[:, None]).sum(1).numpy()
+    return ranks
+
+
+def rank_matched_targets(model, forget, heldout, history, batch_users=512):
+    """``rank_matched`` targets (module docstring), one per forgotten pair; the ``user_mean`` targets if there are
+    no held-out pairs to match."""
+    if len(heldout[0]) == 0:
+        return user_mean_targets(model, forget, heldout)
+    f_users, n_forget = np.asarray(forget[0]), len(forget[0])
+    ranks = candidate_ranks(model, [np.concatenate([f, h]) for f, h in zip(forget, heldout)], history, batch_users)
+    forget_ranks, heldout_ranks = ranks[:n_forget], ranks[n_forget:]
+    quantiles = (rankdata(forget_ranks) - 0.5) / n_forget
+    target_ranks = np.quantile(heldout_ranks, quantiles, method="inverted_cdf").astype(np.int64)
+    targets = np.zeros(n_forget, dtype=np.float32)
+    rows = np.unique(f_users)
+    for start in range(0, len(rows), batch_users):
+        batch = rows[start : start + batch_users]
+        ascending = np.sort(candidate_scores(model, batch, history).numpy(), axis=1)  # numpy's sort: SIMD, ~5x torch's
+        take = np.flatnonzero(np.isin(f_users, batch))
+        row_of = np.searchsorted(batch, f_users[take])
+        # the R-th highest score sits at index n - 1 - R; a target rank past the user's last candidate takes that one
+        first_candidate = np.isneginf(ascending).sum(1)
+        column = np.maximum(ascending.shape[1] - 1 - target_ranks[take], first_candidate[row_of])
+        targets[take] = ascending[row_of, column]
+    return torch.from_numpy(targets)
+
+
+TARGET_FUNCTIONS = {"user_mean": user_mean_targets, "rank_matched": rank_matched_targets}

@@ -1,0 +1,97 @@
+"""Hinge targets (rank-matched and user-mean), the hinge stopping rule's tolerance, and branch-wise gradient scaling."""
+
+import numpy as np
+import pytest
+import torch
+
+from recbole_unlearn.audit.audit import concat_pairs
+from recbole_unlearn.audit.mia import same_user_heldout
+from recbole_unlearn.audit.ranking import candidate_scores, pairs
+from recbole_unlearn.audit.scores import pair_scores
+from recbole_unlearn.errors import UnlearnError
+from recbole_unlearn.model.multimodal import scaled_gradient
+from recbole_unlearn.unlearn.methods import config_with, unlearn_in_place
+from recbole_unlearn.unlearn.targets import candidate_ranks, rank_matched_targets, user_mean_targets
+from recbole_unlearn.unlearn.trainer import check_unlearn_config
+from tests.unlearn_helpers import split_for, trained
+
+RECIPE = {"unlearn_batch_size": 128, "forget_type": "interaction", "forget_ratio": 0.1, "unlearn_forget_loss": "hinge",
+          "unlearn_hinge_target": "rank_matched", "unlearn_neg_sampling": "popularity", "unlearn_anchor_weight": 10.0}
+
+
+@pytest.fixture
+def case(fast_config):
+    config, loaders, model = trained("LightGCN", {**fast_config, **RECIPE}, epochs=5)
+    split = split_for(config, loaders)
+    forget = pairs(split.forget_train)
+    heldout = same_user_heldout(forget, concat_pairs(split.retain_valid, split.forget_valid))
+    return config, model, split, forget, heldout, pairs(split.retain_train)
+
+
+def test_candidate_ranks_count_the_higher_scored_non_history_items(case):
+    _, model, _, forget, _, history = case
+    ranks = candidate_ranks(model, forget, history, batch_users=7)  # several user batches
+    users = np.unique(forget[0])
+    scores = candidate_scores(model, users, history)
+    for k in range(0, len(forget[0]), 5):
+        row = scores[np.searchsorted(users, forget[0][k])]
+        assert ranks[k] == int((row > row[forget[1][k]]).sum())
+
+
+def test_rank_matched_targets_give_the_held_out_rank_at_each_pair_s_quantile(case):
+    _, model, _, forget, heldout, history = case
+    targets = rank_matched_targets(model, forget, heldout, history, batch_users=7)
+    forget_ranks = candidate_ranks(model, forget, history)
+    heldout_ranks = np.sort(candidate_ranks(model, heldout, history))
+    users = np.unique(forget[0])
+    ordered = candidate_scores(model, users, history).sort(dim=1, descending=True).values
+    target_ranks = [int(np.searchsorted(ordered[np.searchsorted(users, u)].neg().numpy(), -t.item())) for u, t in
+                    zip(forget[0], targets)]
+    assert set(target_ranks) <= set(heldout_ranks)  # every target sits at a rank some held-out pair has
+    order = np.argsort(forget_ranks, kind="stable")
+    assert np.all(np.diff(np.asarray(target_ranks)[order]) >= 0)  # quantile matching keeps the forgotten pairs' order
+    # a model that memorised the forget set ranks it above held-out pairs: the targets lie below the current scores
+    assert (targets <= pair_scores(model, *forget)).float().mean() > 0.8
+
+
+def test_rank_matching_a_set_to_itself_gives_its_own_scores(case):
+    _, model, _, forget, _, history = case
+    targets = rank_matched_targets(model, forget, forget, history)
+    assert torch.allclose(targets, pair_scores(model, *forget))
+
+
+def test_user_mean_targets_are_the_users_mean_held_out_score(case):
+    _, model, _, forget, heldout, _ = case
+    targets = user_mean_targets(model, forget, heldout)
+    scores = pair_scores(model, *heldout)
+    for k in range(0, len(forget[0]), 7):
+        mine = heldout[0] == forget[0][k]
+        if mine.any():
+            assert targets[k].item() == pytest.approx(scores[torch.from_numpy(mine)].mean().item(), rel=1e-5)
+
+
+def test_rank_matched_hinge_lowers_forgotten_scores_and_its_rule_stops_within_tolerance(case):
+    config, model, split, forget, _, _ = case
+    heldout = concat_pairs(split.retain_valid, split.forget_valid)
+    run_config = config_with(config, forget_weight=20.0, unlearn_epochs=30, unlearn_stop=["hinge"], unlearn_stop_share=0.2)
+    unlearned, outcome = unlearn_in_place("reverse_bpr", run_config, model, split, heldout)
+    assert outcome.stopped_by == "hinge" and outcome.passes < 30
+    assert outcome.stop_value <= 0.2 and outcome.log[-1]["above_target_share"] == outcome.stop_value
+    assert outcome.log[0]["above_target_share"] >= outcome.stop_value
+    assert pair_scores(unlearned, *forget).mean() < pair_scores(model, *forget).mean()
+
+
+def test_scaled_gradient_keeps_the_value_and_scales_the_gradient():
+    x = torch.tensor([1.0, -2.0], requires_grad=True)
+    y = scaled_gradient(x, 0.25)
+    assert torch.equal(y, x)
+    (3.0 * y).sum().backward()
+    assert torch.allclose(x.grad, torch.full((2,), 0.75))
+
+
+def test_branch_scale_is_refused_for_models_without_that_branch(fast_config):
+    config, _, _ = trained("LightGCN", {**fast_config, **RECIPE}, epochs=1)
+    with pytest.raises(UnlearnError, match="model LightGCN has no branch modality"):
+        check_unlearn_config(config_with(config, unlearn_branch_scale={"modality": 0.1}))
+    with pytest.raises(UnlearnError, match="unlearn_hinge_target 'median' is not one of user_mean, rank_matched"):
+        check_unlearn_config(config_with(config, unlearn_hinge_target="median"))
