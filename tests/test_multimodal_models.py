@@ -10,6 +10,7 @@ import copy
 import numpy as np
 import pytest
 import torch
+from recbole.data.interaction import Interaction
 from recbole.utils import init_seed
 
 from recbole_unlearn.config import Config
@@ -295,3 +296,18 @@ def test_freedom_branch_gradient_scale_splits_the_gradient_and_keeps_scores(tmp_
     assert not torch.allclose(ui_only, mm_only, atol=1e-6)
     _, quarter = item_table_gradient({"modality": 0.25})
     assert torch.allclose(quarter, ui_only + 0.25 * (full - ui_only), atol=1e-6)
+
+
+def test_eval_mode_scores_carry_gradients_and_equal_the_served_ones(tmp_path):
+    """Unlearning steps differentiate eval-mode scores: the whole graph (no edge pruning), the same values as served."""
+    _, _, _, model = build(tmp_path, "FREEDOM", dropout=0.5)
+    model.eval()
+    users, items = torch.tensor([1, 2, 3]), torch.tensor([4, 5, 6])
+    inter = Interaction({model.USER_ID: users, model.ITEM_ID: items})
+    with torch.no_grad():
+        served = model.predict(inter)
+    assert model.restore_user_e is not None  # evaluation caches
+    stepped = model.predict(inter)
+    assert stepped.requires_grad and torch.allclose(stepped, served, atol=1e-6)
+    model.train()
+    assert not torch.allclose(model.predict(inter), served, atol=1e-6)  # training mode prunes edges

@@ -128,13 +128,13 @@ def test_non_general_model_is_refused_before_any_data_is_read(fast_config):
     [
         ("LightGCN", "user", {"unlearn_method": "reset"}),
         ("LightGCN", "interaction", {"unlearn_method": "reverse_bpr", "unlearn_forget_loss": "hinge",
-                                     "unlearn_hinge_target": "rank_matched", "forget_weight": 5.0, "unlearn_epochs": 10,
+                                     "unlearn_hinge_target": "rank_matched", "forget_weight": 3.0, "unlearn_epochs": 10,
                                      "unlearn_neg_sampling": "popularity", "unlearn_stop": ["budget"]}),
-        ("FREEDOM", "interaction", {"unlearn_method": "neggrad", "unlearn_epochs": 2, "unlearn_stop": ["budget"],
-                                    "unlearn_anchor_weight": 0.0}),
+        ("FREEDOM", "interaction", {"unlearn_method": "reverse_bpr", "unlearn_hinge_target": "rank_matched",
+                                    "forget_weight": 3.0, "unlearn_epochs": 10, "unlearn_anchor_weight": 10.0}),
         ("FREEDOM", "modality", {"unlearn_method": "rebuild"}),
         ("LightGCN", "item", {"unlearn_method": "reset", "unlearn_revoked_steps": 50}),
-        ("FREEDOM", "item", {"unlearn_method": "reset", "unlearn_revoked_steps": 0}),
+        ("FREEDOM", "item", {"unlearn_method": "reset", "unlearn_revoked_steps": 50}),
     ],
 )
 def test_each_request_type_gets_its_model_recipe_unless_a_key_is_set(model, kind, expected):

@@ -156,7 +156,8 @@ class FREEDOM(MultimodalRecommender):
         x = torch.cat([self.user_embedding.weight, self.item_embedding.weight])
         user_e, item_e = self.propagate(x, self._ui_adjacency(), self.n_ui_layers)
         scale = self.branch_gradient_scale
-        return user_e, scaled_gradient(item_e, scale.get("interaction", 1.0)) + scaled_gradient(h, scale.get("modality", 1.0))
+        item_e = scaled_gradient(item_e, scale.get("interaction", 1.0)) + scaled_gradient(h, scale.get("modality", 1.0))
+        return user_e, item_e
 
     def auxiliary_loss(self, user_e, pos_item, neg_item):
         return self.mm_loss_weight * self.modality_loss(user_e, pos_item, neg_item) if self.mm_loss_weight else 0.0

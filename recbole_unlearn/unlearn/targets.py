@@ -29,6 +29,7 @@ from scipy.stats import rankdata
 from recbole_unlearn.audit.ranking import candidate_scores
 from recbole_unlearn.audit.scores import pair_scores
 
+
 def user_mean_targets(model, forget, heldout, history=None):
     """``user_mean`` targets (module docstring), one per forgotten pair (``history`` is not used)."""
     f_users, h_users = torch.as_tensor(forget[0]), torch.as_tensor(heldout[0])

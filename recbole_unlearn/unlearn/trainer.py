@@ -8,13 +8,14 @@ negatives :math:`j`, and a batch of retained pairs of the same size, and minimis
 
 where :math:`\\ell_f` is reverse BPR (``log_sigmoid``), a hinge :math:`\\max(0, s_{ui} - t_{ui})` down to a target
 derived from the same users' held-out scores (``hinge``; the target by ``unlearn_hinge_target``,
-:mod:`~recbole_unlearn.unlearn.targets`) or negated BPR (``negated_bpr``, gradient ascent), and the anchor holds retained scores near those of the model right
-after the rebind. Rows of the embedding tables that the forget set touches learn at ``unlearn_lr_touched``, everything
-else at ``unlearn_lr_rest`` (:class:`~recbole_unlearn.unlearn.optim.RowwiseAdam`). One pass covers the forget set
-once; after each pass the stopping rules (:mod:`~recbole_unlearn.unlearn.stopping`) are checked. The model stays in
-eval mode, with gradients on: the steps move the scores the model serves and the audit measures, not those of a
-training-mode graph (FREEDOM drops 80% of its user-item edges in training mode; stepping on that graph, with the anchor
-holding the full graph's scores, kept 93.0% of gold's retain Recall@20 on an ml-100k draw, against 101.8% in eval mode).
+:mod:`~recbole_unlearn.unlearn.targets`) or negated BPR (``negated_bpr``, gradient ascent), and the anchor holds
+retained scores near those of the model right after the rebind. Rows of the embedding tables that the forget set
+touches learn at ``unlearn_lr_touched``, everything else at ``unlearn_lr_rest``
+(:class:`~recbole_unlearn.unlearn.optim.RowwiseAdam`). One pass covers the forget set once; after each pass the
+stopping rules (:mod:`~recbole_unlearn.unlearn.stopping`) are checked. The model stays in eval mode, with gradients
+on: the steps move the scores the model serves and the audit measures, not those of a training-mode graph (FREEDOM
+drops 80% of its user-item edges in training mode; stepping on that graph, with the anchor holding the full graph's
+scores, kept 93.0% of gold's retain Recall@20 on an ml-100k draw, against 101.8% in eval mode).
 
 Several processes (``nproc``, :mod:`recbole_unlearn.distributed`): data-parallel, as RecBole trains. Every rank walks
 the same order of forgotten pairs (rank 0's permutation, broadcast each pass) and takes its share of each batch
@@ -91,7 +92,9 @@ def check_branch_scale(config):
     unknown = sorted(set(scales) - set(branches))
     if unknown:
         known = ", ".join(branches) if branches else "none"
-        raise UnlearnError(f"unlearn_branch_scale: model {config['model']} has no branch {', '.join(unknown)} (its branches: {known})")
+        raise UnlearnError(
+            f"unlearn_branch_scale: model {config['model']} has no branch {', '.join(unknown)} (its branches: {known})"
+        )
     bad = {k: v for k, v in scales.items() if not isinstance(v, (int, float)) or v < 0}
     if bad:
         raise UnlearnError(f"unlearn_branch_scale: scales must be non-negative numbers, got {bad}")
@@ -122,7 +125,7 @@ class UnlearningTrainer(Trainer):
         Args:
             split: a :class:`~recbole_unlearn.unlearn.split.ForgetSplit`.
             valid_heldout: ``(users, items)`` validation pairs of the original data (retained and forgotten), the
-                held-out side for the hinge level and the ``mia_auc`` rule.
+                held-out side for the hinge targets and the ``mia_auc`` rule.
         """
         model = self.model
         forget_u, forget_i = (torch.from_numpy(a) for a in pairs(split.forget_train))
@@ -145,8 +148,8 @@ class UnlearningTrainer(Trainer):
         targets = None
         if self.forget_loss == "hinge" or "hinge" in self.stop_rules:
             targets = self.hinge_target(model, (forget_u, forget_i), heldout, history)
+        model.eval()  # steps differentiate the served scores (no edge or message dropout), gradients on
         for pass_idx in progress:
-            model.eval()  # steps differentiate the served scores (no edge or message dropout), gradients on
             order = torch.randperm(len(forget_u))
             if several:
                 distributed.broadcast_(order)
@@ -176,7 +179,6 @@ class UnlearningTrainer(Trainer):
         if several:
             distributed.broadcast_parameters(model)
         model.branch_gradient_scale = {}
-        model.eval()
         self.logger.info(f"unlearning stopped by rule '{outcome.stopped_by}' after pass {outcome.passes}")
         return outcome
 
