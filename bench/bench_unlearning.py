@@ -36,7 +36,7 @@ from recbole_unlearn.atomic import atomic_write  # noqa: E402
 from recbole_unlearn.errors import UnlearnError  # noqa: E402
 from recbole_unlearn.checkpoint import load_checkpoint, restore_model, save_checkpoint  # noqa: E402
 from recbole_unlearn.quick_start import build_model, build_trainer, load_data, retrain  # noqa: E402
-from recbole_unlearn.unlearn.methods import config_with, unlearn_in_place  # noqa: E402
+from recbole_unlearn.unlearn.methods import TRAINER_OVERRIDES, config_with, unlearn_in_place  # noqa: E402
 from recbole_unlearn.unlearn.request import request_from_config  # noqa: E402
 from recbole_unlearn.unlearn.split import split_datasets  # noqa: E402
 
@@ -70,7 +70,8 @@ VARIANTS = {
     },
     "reverse_bpr (rank-matched hinge, 20 passes)": {**RANK_MATCHED, "forget_weight": 1.0, "unlearn_epochs": 20},
     "reverse_bpr (rank-matched hinge x20, stop at 5% above)": {
-        **RANK_MATCHED, "forget_weight": 20.0, "unlearn_epochs": 40, "unlearn_stop": ["hinge"], "unlearn_stop_share": 0.05,
+        **RANK_MATCHED, "forget_weight": 20.0, "unlearn_epochs": 40, "unlearn_stop": ["hinge"],
+        "unlearn_stop_share": 0.05,
     },
     "reverse_bpr (rank-matched hinge x3, 10 passes)": RANK_MATCHED,
     "reverse_bpr (rank-matched hinge x5, 10 passes)": {**RANK_MATCHED, "forget_weight": 5.0},
@@ -224,10 +225,12 @@ def target_checks(d, kind, dataset, cells):
 def recipe_label(recipe):
     """A default recipe in a few words: the method and what sets it apart."""
     label = recipe["unlearn_method"]
-    if label in ("reverse_bpr", "finetune", "neggrad"):
-        forget = "hinge to " + recipe.get("unlearn_hinge_target", "user_mean") if recipe["unlearn_forget_loss"] == "hinge" else (
-            recipe["unlearn_forget_loss"])
-        label += f" ({forget} x{recipe['forget_weight']:g}, {recipe['unlearn_epochs']} passes, {'/'.join(recipe['unlearn_stop'])})"
+    if label in TRAINER_OVERRIDES:  # a gradient method: its forget term, weight, budget and stopping rules
+        forget = recipe["unlearn_forget_loss"]
+        if forget == "hinge":
+            forget = "hinge to " + recipe.get("unlearn_hinge_target", "user_mean")
+        rules = "/".join(recipe["unlearn_stop"])
+        label += f" ({forget} x{recipe['forget_weight']:g}, {recipe['unlearn_epochs']} passes, {rules})"
     if recipe.get("unlearn_revoked_steps"):
         label += f" + {recipe['unlearn_revoked_steps']} push-down steps"
     return label
