@@ -36,8 +36,8 @@ from recbole_unlearn.checkpoint import load_checkpoint, restore_model  # noqa: E
 from recbole_unlearn.quick_start import build_model, build_trainer, load_data, retrain, run  # noqa: E402
 from recbole_unlearn.unlearn.lineage import request_from_record  # noqa: E402
 from recbole_unlearn.unlearn.rebind import rebind_model  # noqa: E402
-from recbole_unlearn.unlearn.request import ForgetRequest  # noqa: E402
-from recbole_unlearn.unlearn.split import split_datasets  # noqa: E402
+from recbole_unlearn.data.request import ForgetRequest  # noqa: E402
+from recbole_unlearn.data.split import split_datasets  # noqa: E402
 
 COLUMNS = ["retain_recall@20", "forget_recall@20", "mia_auc"]
 

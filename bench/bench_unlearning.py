@@ -31,14 +31,15 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from recbole_unlearn.audit.audit import Audit, concat_pairs  # noqa: E402
+from recbole_unlearn.audit.audit import Audit  # noqa: E402
+from recbole_unlearn.data.pairs import concat_pairs  # noqa: E402
 from recbole_unlearn.atomic import atomic_write  # noqa: E402
-from recbole_unlearn.errors import UnlearnError  # noqa: E402
+from recbole_unlearn.errors import InputError  # noqa: E402
 from recbole_unlearn.checkpoint import load_checkpoint, restore_model, save_checkpoint  # noqa: E402
 from recbole_unlearn.quick_start import build_model, build_trainer, load_data, retrain  # noqa: E402
 from recbole_unlearn.unlearn.methods import TRAINER_OVERRIDES, config_with, unlearn_in_place  # noqa: E402
-from recbole_unlearn.unlearn.request import request_from_config  # noqa: E402
-from recbole_unlearn.unlearn.split import split_datasets  # noqa: E402
+from recbole_unlearn.data.request import request_from_config  # noqa: E402
+from recbole_unlearn.data.split import split_datasets  # noqa: E402
 
 CACHE = ROOT / "bench" / "cache"
 RESULTS = ROOT / "bench" / "results"
@@ -151,7 +152,7 @@ def run_cell(dataset, model_name, kind, draw, base, data_path, progress):
         start = time.perf_counter()
         try:
             model, outcome = unlearn_in_place(method, variant_config, original, split, heldout)
-        except UnlearnError as exc:  # e.g. gradient methods on a modality request: no forgotten interaction
+        except InputError as exc:  # e.g. gradient methods on a modality request: no forgotten interaction
             rows[name] = {"skipped": str(exc)}
             continue
         seconds = time.perf_counter() - start

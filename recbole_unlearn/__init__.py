@@ -8,9 +8,9 @@ from recbole_unlearn.compat import restore_numpy_aliases
 restore_numpy_aliases()
 
 from recbole_unlearn.config import Config  # noqa: E402
-from recbole_unlearn.errors import UnlearnError  # noqa: E402
+from recbole_unlearn.errors import InputError  # noqa: E402
 from recbole_unlearn.registry import get_model, get_trainer  # noqa: E402
 
 __version__ = "0.1.0"
 
-__all__ = ["Config", "UnlearnError", "get_model", "get_trainer", "__version__"]
+__all__ = ["Config", "InputError", "get_model", "get_trainer", "__version__"]

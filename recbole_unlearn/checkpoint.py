@@ -13,7 +13,7 @@ import os
 import torch
 
 from recbole_unlearn.atomic import atomic_write
-from recbole_unlearn.errors import UnlearnError
+from recbole_unlearn.errors import InputError
 
 FORMAT = "recbole_unlearn/1"
 
@@ -72,7 +72,7 @@ def save_checkpoint(path, model, config, dataset, **extra):
 def load_checkpoint(path, map_location="cpu") -> dict:
     """Read a checkpoint with ``weights_only=True``; a missing, corrupt or foreign file gives one clear line."""
     if not os.path.isfile(path):
-        raise UnlearnError(f"checkpoint {path}: no such file")
+        raise InputError(f"checkpoint {path}: no such file")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types for truncated or foreign files
@@ -81,9 +81,9 @@ def load_checkpoint(path, map_location="cpu") -> dict:
             why = "not a zip of tensors, or it holds pickled objects, which are never unpickled"
         else:
             why = text.splitlines()[0].split(". ")[0][:160] if text else type(exc).__name__
-        raise UnlearnError(f"checkpoint {path}: not a readable recbole_unlearn checkpoint ({why})") from None
+        raise InputError(f"checkpoint {path}: not a readable recbole_unlearn checkpoint ({why})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise UnlearnError(f"checkpoint {path}: not a recbole_unlearn checkpoint (format {FORMAT} expected)")
+        raise InputError(f"checkpoint {path}: not a recbole_unlearn checkpoint (format {FORMAT} expected)")
     return state
 
 
@@ -91,13 +91,13 @@ def check_compatible(state, path, model_name, dataset):
     """Refuse a checkpoint whose model, dataset or token maps differ from the run's."""
     meta = state["meta"]
     if meta["model"] != model_name:
-        raise UnlearnError(f"checkpoint {path}: trained for model {meta['model']}, this run uses {model_name}")
+        raise InputError(f"checkpoint {path}: trained for model {meta['model']}, this run uses {model_name}")
     here = dataset_fingerprint(dataset)
     if meta["dataset"] != here["dataset"]:
-        raise UnlearnError(f"checkpoint {path}: trained on dataset {meta['dataset']}, this run uses {here['dataset']}")
+        raise InputError(f"checkpoint {path}: trained on dataset {meta['dataset']}, this run uses {here['dataset']}")
     for key in ("n_users", "n_items", "user_tokens_sha256", "item_tokens_sha256"):
         if meta[key] != here[key]:
-            raise UnlearnError(
+            raise InputError(
                 f"checkpoint {path}: {key} differs from dataset {here['dataset']} as loaded now "
                 "(filtering or files changed since it was trained)"
             )

@@ -6,14 +6,19 @@ overrides a config key. ``--forget_file a.csv b.csv ...`` (or a folder) applies 
 (:mod:`recbole_unlearn.verify`). Bad input ends in one line on stderr and exit status 2.
 
 With ``nproc > 1`` (or ``world_size > 1``), from any config layer, this machine's processes are started
-(:func:`recbole_unlearn.distributed.launch`); otherwise the run is the single process it always was.
+(:func:`recbole_unlearn.launch.launch`); otherwise the run is the single process it always was.
 """
 
 import argparse
 import ast
 import sys
 
-from recbole_unlearn.errors import UnlearnError
+from recbole_unlearn import distributed
+from recbole_unlearn.config import Config
+from recbole_unlearn.errors import InputError
+from recbole_unlearn.launch import launch
+from recbole_unlearn.quick_start import run
+from recbole_unlearn.verify import summary_line, verify_checkpoint
 
 
 def parse_args(argv):
@@ -45,33 +50,28 @@ def main(argv=None):
         if command == "verify":
             return verify(args, rest, config_files)
         run_command(args, rest, config_files)
-    except UnlearnError as exc:
+    except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
 
 
 def run_command(args, rest, config_files):
-    from recbole_unlearn import distributed
-    from recbole_unlearn.config import Config
-    from recbole_unlearn.quick_start import run
 
     config_dict = forget_files(args.forget_file)
     # read only for nproc & co., from every layer
     config = Config(args.model, args.dataset, config_files, config_dict, argv=rest)
     if distributed.wants_processes(config) and config["single_spec"]:  # (not a process someone else started)
-        distributed.launch(config, model=args.model, dataset=args.dataset, config_file_list=config_files,
+        launch(config, model=args.model, dataset=args.dataset, config_file_list=config_files,
                            config_dict=config_dict, argv=rest)
     else:
         run(model=args.model, dataset=args.dataset, config_file_list=config_files, config_dict=config_dict, argv=rest)
 
 
 def verify(args, rest, config_files):
-    from recbole_unlearn.verify import summary_line, verify_checkpoint
-
     paths = [a for a in rest if not a.startswith("-")]
     if len(paths) != 1:
-        raise UnlearnError("verify takes one checkpoint: run_recbole_unlearn.py verify CHECKPOINT [--key=value ...]")
+        raise InputError("verify takes one checkpoint: run_recbole_unlearn.py verify CHECKPOINT [--key=value ...]")
     options = [a for a in rest if a.startswith("-")]
     print(summary_line(verify_checkpoint(paths[0], args.model, args.dataset, config_files, argv=options)))
     return 0

@@ -16,7 +16,9 @@ from pathlib import Path
 from recbole.config import Config as RecBoleConfig
 
 from recbole_unlearn.compat import restore_numpy_aliases
-from recbole_unlearn.errors import UnlearnError
+from recbole_unlearn.distributed import init_process_group
+from recbole_unlearn.errors import InputError
+from recbole_unlearn.registry import get_model
 
 
 def properties_dir() -> Path:
@@ -43,10 +45,10 @@ class Config(RecBoleConfig):
         self._argv = sys.argv[1:] if argv is None else list(argv)
         try:
             super().__init__(model, dataset, config_file_list, config_dict)
-        except UnlearnError:
+        except InputError:
             raise
         except ValueError as exc:  # RecBole's own checks of key combinations
-            raise UnlearnError(f"config: {str(exc).strip().splitlines()[0]}") from None
+            raise InputError(f"config: {str(exc).strip().splitlines()[0]}") from None
         self._apply_request_defaults()
 
     def _apply_request_defaults(self):
@@ -69,8 +71,6 @@ class Config(RecBoleConfig):
         local_rank = self.final_config_dict.pop("local_rank", None)
         super()._init_device()  # gpu_id, CUDA_VISIBLE_DEVICES, the single-process device
         if local_rank is not None:
-            from recbole_unlearn.distributed import init_process_group
-
             self.final_config_dict["local_rank"] = local_rank
             init_process_group(self)
 
@@ -83,12 +83,10 @@ class Config(RecBoleConfig):
             sys.argv = saved_argv
 
     def _get_model_and_dataset(self, model, dataset):
-        from recbole_unlearn.registry import get_model
-
         if model is None:
             model = self.external_config_dict.get("model")
             if model is None:
-                raise UnlearnError("no model given: pass --model=NAME, or set `model` in a config file")
+                raise InputError("no model given: pass --model=NAME, or set `model` in a config file")
         if dataset is None:
             dataset = self.external_config_dict.get("dataset", "ml-100k")
         model_class = get_model(model) if isinstance(model, str) else model

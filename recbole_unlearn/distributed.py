@@ -1,8 +1,8 @@
-"""Multi-process runs through RecBole's own DDP keys, on CPU (gloo) as well as on GPUs (nccl).
+"""Communication between the processes of a multi-process run: RecBole's DDP keys, on CPU (gloo) as on GPUs (nccl).
 
 RecBole 1.2.1 reads ``nproc``, ``world_size``, ``ip``, ``port`` and ``offset`` but hard-codes the NCCL backend and
 passes ``device_ids`` to ``DistributedDataParallel`` even for CPU modules, so it cannot run several processes on a
-CPU. Here the backend follows the device, and the launcher is this package's own (``recbole.quick_start`` imports ray).
+CPU. Here the backend follows the device. The processes are started by :mod:`recbole_unlearn.launch`.
 
 Keys (any config layer: file, dict or command line):
 
@@ -18,17 +18,11 @@ A process is distributed when its config holds ``local_rank`` (as in RecBole): :
 (:func:`is_main_process`).
 """
 
-import logging
-import os
-import pickle
-import socket
-import sys
-import traceback
 
 import torch
 import torch.distributed as dist
 
-from recbole_unlearn.errors import UnlearnError
+from recbole_unlearn.errors import InputError
 
 DEFAULTS = {"nproc": 1, "world_size": None, "ip": "localhost", "port": 5678, "offset": 0}
 
@@ -48,7 +42,7 @@ def settings(config) -> dict:
         try:
             values[key] = int(values[key])
         except (TypeError, ValueError):
-            raise UnlearnError(f"{key} must be an integer, got {values[key]!r}") from None
+            raise InputError(f"{key} must be an integer, got {values[key]!r}") from None
     values["ip"] = str(values["ip"])
     return values
 
@@ -63,28 +57,17 @@ def check_settings(values, device, gpu_id="") -> None:
     """One clear line for settings that cannot work: ranks out of range, fewer GPUs listed than processes."""
     nproc, world_size, offset = values["nproc"], values["world_size"], values["offset"]
     if nproc < 1:
-        raise UnlearnError(f"nproc must be at least 1, got {nproc}")
+        raise InputError(f"nproc must be at least 1, got {nproc}")
     if offset < 0 or offset + nproc > world_size:
-        raise UnlearnError(
+        raise InputError(
             f"offset {offset} + nproc {nproc} exceeds world_size {world_size}: "
             "ranks run 0..world_size-1 over all machines"
         )
     if not 0 < values["port"] < 65536:
-        raise UnlearnError(f"port must be in 1..65535, got {values['port']}")
+        raise InputError(f"port must be in 1..65535, got {values['port']}")
     gpus = [g for g in str(gpu_id or "").split(",") if g.strip()]
     if torch.device(device).type == "cuda" and len(gpus) < nproc:
-        raise UnlearnError(f"nproc={nproc} needs as many GPUs in gpu_id, got '{gpu_id}' ({len(gpus)})")
-
-
-def check_port_free(ip, port) -> None:
-    """Refuse a rendezvous address that global rank 0 could not listen on (port in use, or not this machine's ip)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as torch's store does: TIME_WAIT is no conflict
-        try:
-            probe.bind((ip, port))
-        except OSError as exc:
-            message = f"cannot listen on {ip}:{port} for the process group ({exc.strerror}): pass --port=N"
-            raise UnlearnError(message) from None
+        raise InputError(f"nproc={nproc} needs as many GPUs in gpu_id, got '{gpu_id}' ({len(gpus)})")
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -113,7 +96,7 @@ def init_process_group(config) -> None:
         dist.init_process_group(backend_for(device), init_method=address, rank=rank, world_size=values["world_size"])
     except (RuntimeError, OSError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UnlearnError(f"cannot join the process group at {address}: {first_line}") from None
+        raise InputError(f"cannot join the process group at {address}: {first_line}") from None
 
 
 def is_main_process(config) -> bool:
@@ -122,17 +105,17 @@ def is_main_process(config) -> bool:
 
 
 def from_rank0(fn):
-    """``fn()`` run by global rank 0 only; its result, or the :class:`UnlearnError` it raised, reaches every rank."""
+    """``fn()`` run by global rank 0 only; its result, or the :class:`InputError` it raised, reaches every rank."""
     box = [None]
     if dist.get_rank() == 0:
         try:
             box[0] = ("ok", fn())
-        except UnlearnError as exc:
+        except InputError as exc:
             box[0] = ("error", str(exc))
     dist.broadcast_object_list(box, src=0)
     kind, value = box[0]
     if kind == "error":
-        raise UnlearnError(value)
+        raise InputError(value)
     return value
 
 
@@ -187,86 +170,3 @@ def gather_samples(rows, n_samples):
     if all(len(part) == per_rank for part in parts):  # rank r, row j holds sample j * world + r
         return torch.stack(parts, dim=1).reshape(-1, *rows.shape[1:])[:n_samples]
     return torch.cat(parts)
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-def launch(config, model=None, dataset=None, config_file_list=None, config_dict=None, argv=None, entry=None):
-    """Start this machine's ``nproc`` processes (``torch.multiprocessing.spawn``) and wait for them.
-
-    Each runs ``entry(model=..., dataset=..., config_file_list=..., config_dict=..., argv=...)``
-    (default :func:`recbole_unlearn.quick_start.run`) with the resolved keys and its ``local_rank`` added to
-    ``config_dict``. ``config`` is the run's config as read in this (launching) process, for the keys only.
-
-    Returns global rank 0's result without its ``config``, ``model`` and ``trainer`` (``None`` on a machine that
-    does not hold rank 0). An :class:`UnlearnError` in any process is raised here with the same line.
-    """
-    import torch.multiprocessing as mp
-
-    values = settings(config)
-    check_settings(values, config["device"], config["gpu_id"])
-    if values["offset"] == 0:
-        check_port_free(values["ip"], values["port"])
-    threads = None
-    if config["device"].type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
-        threads = max(1, (os.cpu_count() or 1) // values["nproc"])  # no oversubscription of the machine's cores
-    kwargs = {
-        "model": model,
-        "dataset": dataset,
-        "config_file_list": config_file_list,
-        "config_dict": {**(config_dict or {}), **values},
-        "argv": list(argv or []),
-    }
-    for folder in (os.path.join("log", config["model"]), config["checkpoint_dir"]):
-        os.makedirs(folder, exist_ok=True)  # RecBole's exists-then-makedirs races when every rank creates them
-    queue = mp.get_context("spawn").SimpleQueue()
-    context = mp.spawn(_worker, args=(entry, kwargs, queue, threads), nprocs=values["nproc"], join=False)
-    outcomes = []
-    try:
-        while not context.join(timeout=0.5):
-            _drain(queue, outcomes)
-    except (mp.ProcessRaisedException, mp.ProcessExitedException):
-        _drain(queue, outcomes)
-        errors = [value for kind, value in outcomes if kind == "error"]
-        if errors:
-            raise UnlearnError(errors[0]) from None
-        raise
-    _drain(queue, outcomes)
-    return next((pickle.loads(value) for kind, value in outcomes if kind == "ok"), None)
-
-
-def _drain(queue, outcomes):
-    while not queue.empty():
-        outcomes.append(queue.get())
-
-
-def _worker(local_rank, entry, kwargs, queue, threads):
-    """One process: run ``entry`` with ``local_rank`` set; rank 0 sends its result home, any rank its one-line error.
-
-    The process ends with ``os._exit`` once every rank is done (a barrier), without tearing the interpreter down:
-    destroying a gloo process group (explicitly or at exit) can deadlock when a gloo thread is still releasing a
-    Python-owned tensor and needs the GIL that the destructor holds (seen with torch 2.13). Logs are flushed first.
-    """
-    code = 1
-    try:
-        if threads:
-            torch.set_num_threads(threads)
-        if entry is None:
-            from recbole_unlearn.quick_start import run as entry
-        kwargs = {**kwargs, "config_dict": {**kwargs["config_dict"], "local_rank": local_rank}}
-        result = entry(**kwargs)
-        if local_rank + kwargs["config_dict"]["offset"] == 0:
-            if isinstance(result, dict):
-                result = {k: v for k, v in result.items() if k not in ("config", "model", "trainer")}
-            queue.put(("ok", pickle.dumps(result)))  # plain bytes: no tensor shared with a process about to exit
-        if dist.is_initialized():
-            dist.barrier()
-        code = 0
-    except UnlearnError as exc:
-        queue.put(("error", str(exc)))
-    except BaseException:
-        traceback.print_exc()
-    finally:
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)

@@ -5,5 +5,5 @@ as it is and exit non-zero without a traceback.
 """
 
 
-class UnlearnError(ValueError):
+class InputError(ValueError):
     """Bad input: a one-line message naming what is wrong and where."""

@@ -11,13 +11,14 @@ from logging import getLogger
 
 from recbole.utils import get_local_time, init_logger, init_seed, set_color
 
-from recbole_unlearn.audit.audit import Audit, concat_pairs, top_overlap
+from recbole_unlearn.audit.audit import Audit, top_overlap
+from recbole_unlearn.data.pairs import concat_pairs
 from recbole_unlearn.audit.report import comparison_table, write_report
 from recbole_unlearn.checkpoint import check_compatible, load_checkpoint, restore_model, save_checkpoint
 from recbole_unlearn.config import Config
 from recbole_unlearn.data import create_dataset, data_preparation, dataloaders
 from recbole_unlearn.distributed import is_main_process
-from recbole_unlearn.errors import UnlearnError
+from recbole_unlearn.errors import InputError
 from recbole_unlearn.registry import get_trainer
 
 
@@ -164,7 +165,7 @@ def checked_methods(config):
     methods = [methods] if isinstance(methods, str) else list(methods)
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
-        raise UnlearnError(f"unlearn_method '{unknown[0]}' is not one of {', '.join(METHODS)}")
+        raise InputError(f"unlearn_method '{unknown[0]}' is not one of {', '.join(METHODS)}")
     return methods
 
 

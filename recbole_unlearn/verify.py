@@ -17,7 +17,7 @@ import math
 from pathlib import Path
 
 from recbole_unlearn.checkpoint import check_compatible, load_checkpoint, restore_model
-from recbole_unlearn.errors import UnlearnError
+from recbole_unlearn.errors import InputError
 from recbole_unlearn.atomic import file_sha256
 from recbole_unlearn.unlearn.lineage import (
     manifest_path,
@@ -36,26 +36,26 @@ def check_chain(checkpoint) -> list:
     path, chain = Path(checkpoint), []
     while True:
         if not path.is_file():
-            raise UnlearnError(f"checkpoint {path}: no such file")
+            raise InputError(f"checkpoint {path}: no such file")
         manifest = read_manifest(path)
         if file_sha256(path) != manifest["checkpoint_sha256"]:
-            raise UnlearnError(f"checkpoint {path}: sha256 differs from its manifest's (modified after it was written)")
+            raise InputError(f"checkpoint {path}: sha256 differs from its manifest's (modified after it was written)")
         chain.append((path, manifest))
         parent = manifest["parent"]
         if parent is None:
             return chain
         parent_path = path.parent / parent["checkpoint"]
         if not parent_path.is_file():
-            raise UnlearnError(f"manifest {manifest_path(path)}: parent checkpoint {parent_path} is missing (broken chain)")
+            raise InputError(f"manifest {manifest_path(path)}: parent checkpoint {parent_path} is missing (broken chain)")
         if file_sha256(parent_path) != parent["sha256"]:
-            raise UnlearnError(f"checkpoint {parent_path}: sha256 differs from the one {path.name} recorded for its parent")
+            raise InputError(f"checkpoint {parent_path}: sha256 differs from the one {path.name} recorded for its parent")
         if not manifest_path(parent_path).is_file():  # trained elsewhere: a root, if it applied no request
             if manifest["requests"][:-1] or load_checkpoint(parent_path).get("lineage"):
-                raise UnlearnError(f"checkpoint {parent_path}: no manifest beside it, and it is not the chain's root")
+                raise InputError(f"checkpoint {parent_path}: no manifest beside it, and it is not the chain's root")
             return chain
         parent_requests = read_manifest(parent_path)["requests"]
         if manifest["requests"][:-1] != parent_requests or len(manifest["requests"]) != len(parent_requests) + 1:
-            raise UnlearnError(f"manifest {manifest_path(path)}: its requests do not extend its parent's by one")
+            raise InputError(f"manifest {manifest_path(path)}: its requests do not extend its parent's by one")
         path = parent_path
 
 
@@ -64,14 +64,15 @@ def verify_checkpoint(checkpoint, model=None, dataset=None, config_file_list=Non
     from recbole_unlearn.audit.audit import Audit
     from recbole_unlearn.quick_start import build_model, load_data
     from recbole_unlearn.unlearn.rebind import rebind_model
-    from recbole_unlearn.unlearn.split import forget_mask, split_datasets
+    from recbole_unlearn.data.request import forget_mask
+    from recbole_unlearn.data.split import split_datasets
 
     chain = check_chain(checkpoint)
     manifest = chain[0][1]
     state = load_checkpoint(checkpoint)
     lineage = state.get("lineage", [])
     if [r["sha256"] for r in lineage] != [r["sha256"] for r in manifest["requests"]]:
-        raise UnlearnError(f"checkpoint {checkpoint}: its lineage differs from the requests its manifest lists")
+        raise InputError(f"checkpoint {checkpoint}: its lineage differs from the requests its manifest lists")
 
     config, loaders = load_data(model or manifest["model"], dataset or manifest["dataset"], config_file_list, config_dict,
                                 argv if argv is not None else [])
@@ -84,14 +85,14 @@ def verify_checkpoint(checkpoint, model=None, dataset=None, config_file_list=Non
         split = split_datasets(requests[-1], *before, revoked_before=revoked_items(lineage[:-1], datasets[0]))
     retain_train = split.retain_train if split else datasets[0]
     if pairs_sha256(retain_train) != manifest["retain_train_sha256"]:
-        raise UnlearnError(
+        raise InputError(
             f"checkpoint {checkpoint}: the retain set replayed from its lineage differs from the one recorded "
             "(data files or filtering changed since)"
         )
     for record, request in zip(lineage, requests):
         leaked = int(forget_mask(request, retain_train.inter_feat, retain_train).sum())
         if leaked:
-            raise UnlearnError(f"checkpoint {checkpoint}: {leaked} interactions of request #{record['index']} are in its training data")
+            raise InputError(f"checkpoint {checkpoint}: {leaked} interactions of request #{record['index']} are in its training data")
 
     audit = {}
     if split is not None:
@@ -102,7 +103,7 @@ def verify_checkpoint(checkpoint, model=None, dataset=None, config_file_list=Non
             if not (isinstance(recorded, float) and isinstance(now, float)) or (math.isnan(now) and math.isnan(recorded)):
                 continue
             if not math.isclose(now, recorded, abs_tol=AUDIT_TOLERANCE):
-                raise UnlearnError(f"checkpoint {checkpoint}: audit does not reproduce: {key} {now:.6f}, recorded {recorded:.6f}")
+                raise InputError(f"checkpoint {checkpoint}: audit does not reproduce: {key} {now:.6f}, recorded {recorded:.6f}")
     return {
         "checkpoint": str(checkpoint),
         "chain": [str(path) for path, _ in chain],

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from recbole_unlearn.audit.audit import concat_pairs
-from recbole_unlearn.audit.mia import auc
-from recbole_unlearn.audit.ranking import pairs, ranking_metrics
+from recbole_unlearn.audit.ranking import ranking_metrics
+from recbole_unlearn.data.pairs import concat_pairs, pairs
+from recbole_unlearn.scoring import auc
 from recbole_unlearn.quick_start import load_run
 
 

@@ -15,8 +15,9 @@ import torch.distributed as dist
 
 from conftest import write_clustered_inter
 from recbole_unlearn import distributed
+from recbole_unlearn import launch as launcher
 from recbole_unlearn.config import Config
-from recbole_unlearn.errors import UnlearnError
+from recbole_unlearn.errors import InputError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,7 +38,7 @@ def free_port():
 
 def launch(config_dict, entry=None, dataset="tiny"):
     config = Config("LightGCN", dataset, config_dict=config_dict, argv=[])
-    return distributed.launch(config, model="LightGCN", dataset=dataset, config_dict=config_dict, entry=entry)
+    return launcher.launch(config, model="LightGCN", dataset=dataset, config_dict=config_dict, entry=entry)
 
 
 # entries run in each spawned process (module-level, so that spawn can find them) --------------------------------------
@@ -76,14 +77,14 @@ def test_keys_default_as_in_recbole_and_bad_settings_give_one_line(fast_config):
         (values, "cuda", "0", "needs as many GPUs in gpu_id"),
     ]
     for bad, device, gpu_id, message in cases:
-        with pytest.raises(UnlearnError, match=message):
+        with pytest.raises(InputError, match=message):
             distributed.check_settings(bad, torch.device(device), gpu_id)
     distributed.check_settings({**values, "world_size": 4, "offset": 2}, torch.device("cpu"))  # second machine: fine
     with socket.socket() as busy:
         busy.bind(("localhost", 0))
         busy.listen()
-        with pytest.raises(UnlearnError, match=f"cannot listen on localhost:{busy.getsockname()[1]}"):
-            distributed.check_port_free("localhost", busy.getsockname()[1])
+        with pytest.raises(InputError, match=f"cannot listen on localhost:{busy.getsockname()[1]}"):
+            launcher.check_port_free("localhost", busy.getsockname()[1])
 
 
 def test_two_processes_train_like_one_and_evaluate_exactly_like_one(fast_config):

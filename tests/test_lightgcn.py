@@ -4,7 +4,7 @@ import torch
 import pytest
 
 from recbole_unlearn.checkpoint import load_checkpoint
-from recbole_unlearn.errors import UnlearnError
+from recbole_unlearn.errors import InputError
 from recbole_unlearn.quick_start import load_run, run
 
 
@@ -51,10 +51,10 @@ def test_checkpoint_of_another_dataset_or_model_is_refused(tmp_path, fast_config
     result = run("LightGCN", "tiny", config_dict=fast_config, argv=[])
     write_clustered_inter(tmp_path / "data", "other", token_prefix="x")
     _, (train, _, _), _, trainer = load_run("LightGCN", "other", config_dict=fast_config, argv=[])
-    with pytest.raises(UnlearnError, match="trained on dataset tiny, this run uses other"):
+    with pytest.raises(InputError, match="trained on dataset tiny, this run uses other"):
         trainer.load_checkpoint_file(result["checkpoint"], dataset=train._dataset)
     _, (train, _, _), _, trainer = load_run("BPR", "tiny", config_dict=fast_config, argv=[])
-    with pytest.raises(UnlearnError, match="trained for model LightGCN, this run uses BPR"):
+    with pytest.raises(InputError, match="trained for model LightGCN, this run uses BPR"):
         trainer.load_checkpoint_file(result["checkpoint"], dataset=train._dataset)
 
 
@@ -62,6 +62,6 @@ def test_corrupt_checkpoint_gives_one_line_error(tmp_path, fast_config):
     result = run("LightGCN", "tiny", config_dict=fast_config, argv=[])
     truncated = tmp_path / "truncated.pth"
     truncated.write_bytes(open(result["checkpoint"], "rb").read()[:200])
-    with pytest.raises(UnlearnError, match="truncated.pth: not a readable") as err:
+    with pytest.raises(InputError, match="truncated.pth: not a readable") as err:
         load_checkpoint(str(truncated))
     assert "\n" not in str(err.value)

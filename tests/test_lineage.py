@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from recbole_unlearn.audit.ranking import pairs
-from recbole_unlearn.errors import UnlearnError
+from recbole_unlearn.data.pairs import pairs
+from recbole_unlearn.errors import InputError
 from recbole_unlearn.quick_start import load_data, run
 from recbole_unlearn.unlearn.lineage import manifest_path, read_manifest
 from recbole_unlearn.verify import verify_checkpoint
@@ -134,17 +134,17 @@ def append_a_byte(path):
 def test_verify_fails_on_a_modified_checkpoint(chain):
     _, _, last, cfg = chain
     append_a_byte(last)
-    with pytest.raises(UnlearnError, match="sha256 differs from its manifest"):
+    with pytest.raises(InputError, match="sha256 differs from its manifest"):
         verify_checkpoint(last, config_dict=cfg)
 
 
 def test_verify_fails_on_a_missing_or_replaced_parent(chain):
     _, middle, last, cfg = chain
     append_a_byte(middle)
-    with pytest.raises(UnlearnError, match="sha256 differs"):
+    with pytest.raises(InputError, match="sha256 differs"):
         verify_checkpoint(last, config_dict=cfg)
     os.remove(middle)
-    with pytest.raises(UnlearnError, match="missing \\(broken chain\\)"):
+    with pytest.raises(InputError, match="missing \\(broken chain\\)"):
         verify_checkpoint(last, config_dict=cfg)
 
 
@@ -154,19 +154,19 @@ def test_verify_fails_on_an_edited_manifest_or_missing_manifest(chain):
     manifest = json.loads(path.read_text())
     manifest["requests"][0]["sha256"] = "0" * 64
     path.write_text(json.dumps(manifest))
-    with pytest.raises(UnlearnError, match="do not extend its parent's"):
+    with pytest.raises(InputError, match="do not extend its parent's"):
         verify_checkpoint(last, config_dict=cfg)
     path.unlink()
-    with pytest.raises(UnlearnError, match="no manifest"):
+    with pytest.raises(InputError, match="no manifest"):
         verify_checkpoint(last, config_dict=cfg)
 
 
 def test_verify_fails_when_the_data_no_longer_matches(chain):
     _, _, last, cfg = chain
-    with pytest.raises(UnlearnError, match="n_items differs from dataset tiny"):  # other id space
+    with pytest.raises(InputError, match="n_items differs from dataset tiny"):  # other id space
         verify_checkpoint(last, config_dict={**cfg, "item_inter_num_interval": "[30,inf)"})
     other_split = {"split": {"RS": [0.7, 0.2, 0.1]}, "group_by": "user", "order": "RO", "mode": "full"}
-    with pytest.raises(UnlearnError, match="retain set replayed from its lineage differs"):  # same ids, other data
+    with pytest.raises(InputError, match="retain set replayed from its lineage differs"):  # same ids, other data
         verify_checkpoint(last, config_dict={**cfg, "eval_args": other_split})
 
 
@@ -176,7 +176,7 @@ def test_verify_fails_when_the_audit_does_not_reproduce(chain):
     manifest = json.loads(path.read_text())
     manifest["audit"]["retain_recall@20"] += 0.1
     path.write_text(json.dumps(manifest))
-    with pytest.raises(UnlearnError, match="audit does not reproduce: retain_recall@20"):
+    with pytest.raises(InputError, match="audit does not reproduce: retain_recall@20"):
         verify_checkpoint(last, config_dict=cfg)
 
 

@@ -7,10 +7,10 @@ import pytest
 import torch
 from recbole.data.dataset import Dataset
 
-from recbole_unlearn import Config, UnlearnError
+from recbole_unlearn import Config, InputError
 from recbole_unlearn.data import MultimodalDataset, create_dataset, data_preparation
-from recbole_unlearn.data.multimodal import PACKAGE_DATA_DIR, resolve_data_file
-from recbole_unlearn.registry import get_dataset_class
+from recbole_unlearn.data.features import PACKAGE_DATA_DIR, resolve_data_file
+from recbole_unlearn.data.lookup import get_dataset_class
 
 SHARED_DATA = Path("/work/shared/data")
 N_USERS, N_ITEMS, PER_USER = 30, 20, 6
@@ -242,7 +242,7 @@ def test_bad_input_is_one_line_naming_the_file(mm_data, case):
     extra, make, file_name, problem = BAD_INPUTS[case]
     if make is not None:
         make(folder)
-    with pytest.raises(UnlearnError) as caught:
+    with pytest.raises(InputError) as caught:
         create_dataset(make_config(data_path, **extra))
     message = str(caught.value)
     assert file_name in message and problem in message and "\n" not in message, message
@@ -277,9 +277,9 @@ def test_purging_rows_copies_one_modality_and_leaves_the_original(mm_data):
     for name in before:
         assert torch.equal(dataset.modality_features[name], before[name])
     assert purged.inter_feat is dataset.inter_feat and purged.split_labels.tolist() == dataset.split_labels.tolist()
-    with pytest.raises(UnlearnError, match=r"unknown modality 'c'; available: a, b"):
+    with pytest.raises(InputError, match=r"unknown modality 'c'; available: a, b"):
         dataset.with_modality_rows_purged("c", ids)
-    with pytest.raises(UnlearnError, match="outside"):
+    with pytest.raises(InputError, match="outside"):
         dataset.with_modality_rows_purged("a", torch.LongTensor([dataset.item_num]))
     train = dataset.build()[0]
     assert torch.all(train.with_modality_rows_purged("b", ids).modality_features["b"][ids] == 0)
@@ -298,7 +298,7 @@ def test_which_configs_the_dataset_handles(mm_data, tiny_data, fast_config):
     assert chosen() is Dataset  # RecBole's own for atomic files without features
     assert chosen(data_format="mmrec") is MultimodalDataset
     assert chosen(modalities={"m": "f.npy"}) is MultimodalDataset
-    with pytest.raises(UnlearnError, match="data_format"):
+    with pytest.raises(InputError, match="data_format"):
         chosen(data_format="csv")
 
 

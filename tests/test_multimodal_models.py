@@ -15,7 +15,7 @@ from recbole.utils import init_seed
 
 from recbole_unlearn.config import Config
 from recbole_unlearn.data import create_dataset, data_preparation
-from recbole_unlearn.errors import UnlearnError
+from recbole_unlearn.errors import InputError
 from recbole_unlearn.model.modality_graph import knn_edges, knn_item_graph, mixed_item_graph, nonzero_rows
 from recbole_unlearn.registry import get_trainer
 from tests.conftest import write_clustered_inter
@@ -260,7 +260,7 @@ def test_freedom_prunes_edges_degree_sensitively(tmp_path):
 
 @pytest.mark.parametrize("model_name", MODELS)
 def test_model_without_modality_features_gives_one_line_error(tmp_path, model_name):
-    with pytest.raises(UnlearnError) as err:
+    with pytest.raises(InputError) as err:
         build(tmp_path, model_name, features=False)
     message = str(err.value)
     assert message == (

@@ -6,9 +6,9 @@ import torch
 from recbole.model.abstract_recommender import GeneralRecommender
 from recbole.utils import InputType
 
-from recbole_unlearn.errors import UnlearnError
+from recbole_unlearn.errors import InputError
 from recbole_unlearn.quick_start import load_run, run
-from recbole_unlearn.unlearn.request import read_request_csv, sample_request
+from recbole_unlearn.data.request import read_request_csv, sample_request
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ BAD_REQUESTS = [
 def test_bad_request_gives_one_line_and_writes_nothing(tmp_path, fast_config, text, kind, message):
     path = write(tmp_path, text)
     cfg = {**fast_config, "forget_type": kind, "forget_file": path, "report_file": str(tmp_path / "r.json")}
-    with pytest.raises(UnlearnError, match=message) as err:
+    with pytest.raises(InputError, match=message) as err:
         run("LightGCN", "tiny", config_dict=cfg, argv=[])
     assert "\n" not in str(err.value)
     assert not (tmp_path / "saved").exists() or not any((tmp_path / "saved").iterdir())
@@ -76,7 +76,7 @@ def test_bad_request_gives_one_line_and_writes_nothing(tmp_path, fast_config, te
 def test_request_removing_every_interaction_is_refused(tmp_path, fast_config, train_dataset):
     tokens = train_dataset.field2id_token["user_id"][1:]
     path = write(tmp_path, "user_id\n" + "\n".join(tokens) + "\n")
-    with pytest.raises(UnlearnError, match="would remove every training interaction"):
+    with pytest.raises(InputError, match="would remove every training interaction"):
         run("LightGCN", "tiny", config_dict={**fast_config, "forget_type": "user", "forget_file": path}, argv=[])
 
 
@@ -92,7 +92,7 @@ def test_request_removing_every_interaction_is_refused(tmp_path, fast_config, tr
 )
 def test_bad_unlearning_keys_are_refused_before_training(tmp_path, fast_config, key, value, message):
     cfg = {**fast_config, "forget_type": "user", "forget_ratio": 0.1, key: value}
-    with pytest.raises(UnlearnError, match=message):
+    with pytest.raises(InputError, match=message):
         run("LightGCN", "tiny", config_dict=cfg, argv=[])
     assert not (tmp_path / "saved").exists() or not any((tmp_path / "saved").iterdir())
 
@@ -114,12 +114,12 @@ class ScoresFromItemBias(GeneralRecommender):
 
 
 def test_model_without_embeddings_is_refused(fast_config):
-    with pytest.raises(UnlearnError, match="model ScoresFromItemBias: has no user or item embedding table"):
+    with pytest.raises(InputError, match="model ScoresFromItemBias: has no user or item embedding table"):
         run(ScoresFromItemBias, "tiny", config_dict={**fast_config, "forget_type": "user", "forget_ratio": 0.1}, argv=[])
 
 
 def test_non_general_model_is_refused_before_any_data_is_read(fast_config):
-    with pytest.raises(UnlearnError, match="model Pop: a traditional recommender; only general"):
+    with pytest.raises(InputError, match="model Pop: a traditional recommender; only general"):
         run("Pop", "tiny", config_dict={**fast_config, "forget_type": "user", "forget_ratio": 0.1}, argv=[])
 
 

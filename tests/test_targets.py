@@ -4,11 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from recbole_unlearn.audit.audit import concat_pairs
-from recbole_unlearn.audit.mia import same_user_heldout
-from recbole_unlearn.audit.ranking import candidate_scores, pairs
-from recbole_unlearn.audit.scores import pair_scores
-from recbole_unlearn.errors import UnlearnError
+from recbole_unlearn.data.pairs import concat_pairs, pairs, same_user_pairs
+from recbole_unlearn.scoring import candidate_scores
+from recbole_unlearn.scoring import pair_scores
+from recbole_unlearn.errors import InputError
 from recbole_unlearn.model.multimodal import scaled_gradient
 from recbole_unlearn.unlearn.methods import config_with, unlearn_in_place
 from recbole_unlearn.unlearn.targets import candidate_ranks, rank_matched_targets, user_mean_targets
@@ -24,7 +23,7 @@ def case(fast_config):
     config, loaders, model = trained("LightGCN", {**fast_config, **RECIPE}, epochs=5)
     split = split_for(config, loaders)
     forget = pairs(split.forget_train)
-    heldout = same_user_heldout(forget, concat_pairs(split.retain_valid, split.forget_valid))
+    heldout = same_user_pairs(forget, concat_pairs(split.retain_valid, split.forget_valid))
     return config, model, split, forget, heldout, pairs(split.retain_train)
 
 
@@ -91,7 +90,7 @@ def test_scaled_gradient_keeps_the_value_and_scales_the_gradient():
 
 def test_branch_scale_is_refused_for_models_without_that_branch(fast_config):
     config, _, _ = trained("LightGCN", {**fast_config, **RECIPE}, epochs=1)
-    with pytest.raises(UnlearnError, match="model LightGCN has no branch modality"):
+    with pytest.raises(InputError, match="model LightGCN has no branch modality"):
         check_unlearn_config(config_with(config, unlearn_branch_scale={"modality": 0.1}))
-    with pytest.raises(UnlearnError, match="unlearn_hinge_target 'median' is not one of user_mean, rank_matched"):
+    with pytest.raises(InputError, match="unlearn_hinge_target 'median' is not one of user_mean, rank_matched"):
         check_unlearn_config(config_with(config, unlearn_hinge_target="median"))

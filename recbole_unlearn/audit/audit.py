@@ -16,12 +16,9 @@ For each model (original, unlearned, gold):
 import numpy as np
 
 from recbole_unlearn.audit.mia import membership_auc
-from recbole_unlearn.audit.ranking import pairs, ranking_metrics, top_k
-
-
-def concat_pairs(*datasets):
-    parts = [pairs(ds) for ds in datasets]
-    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+from recbole_unlearn.audit.ranking import ranking_metrics
+from recbole_unlearn.data.pairs import concat_pairs, pairs
+from recbole_unlearn.scoring import top_k
 
 
 class Audit:

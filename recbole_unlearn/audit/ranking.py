@@ -14,42 +14,7 @@ audit rank *forgotten* items as targets while masking only the retained history.
 import numpy as np
 import torch
 
-from recbole_unlearn.audit.scores import full_scores
-
-
-def pairs(dataset):
-    """``(users, items)`` numpy arrays of a dataset's interactions."""
-    inter = dataset.inter_feat
-    return inter[dataset.uid_field].numpy(), inter[dataset.iid_field].numpy()
-
-
-def pair_mask(rows_users, users, items, n_items):
-    """Boolean ``(len(rows_users), n_items)`` matrix marking (user, item) pairs, rows in the order of rows_users."""
-    order = np.argsort(rows_users)
-    position = np.clip(np.searchsorted(rows_users[order], users), 0, max(len(rows_users) - 1, 0))
-    keep = rows_users[order][position] == users
-    mask = torch.zeros(len(rows_users), n_items, dtype=torch.bool)
-    mask[torch.from_numpy(order[position[keep]]), torch.from_numpy(items[keep])] = True
-    return mask
-
-
-def candidate_scores(model, users, history):
-    """Scores of every item for ``users``, their ``history`` pairs and the padding item at :math:`-\\infty`."""
-    scores = full_scores(model, users)
-    scores[pair_mask(users, *history, scores.size(1))] = -torch.inf
-    return scores
-
-
-def top_k(model, users, history, k, banned_items=None, batch_users=512):
-    """Top-``k`` items per user, history pairs excluded, ``banned_items`` (serving filter) excluded if given."""
-    out = []
-    for start in range(0, len(users), batch_users):
-        batch = users[start : start + batch_users]
-        scores = candidate_scores(model, batch, history)
-        if banned_items is not None and len(banned_items):
-            scores[:, torch.as_tensor(banned_items)] = -torch.inf
-        out.append(scores.topk(k, dim=1).indices)
-    return torch.cat(out) if out else torch.zeros(0, k, dtype=torch.long)
+from recbole_unlearn.scoring import pair_mask, top_k
 
 
 def ranking_metrics(model, targets, history, ks=(10, 20), batch_users=512) -> dict:

@@ -14,7 +14,7 @@ Format (as published with MMRec and the datasets built for it)::
 
 The reader renames the columns to RecBole's field names (``USER_ID_FIELD``, ``ITEM_ID_FIELD``, ``RATING_FIELD``,
 ``TIME_FIELD``) and hands the split back *apart* from the frame, so no split label ever reaches a model's batches.
-Every problem is an :class:`~recbole_unlearn.errors.UnlearnError` of one line naming the file.
+Every problem is an :class:`~recbole_unlearn.errors.InputError` of one line naming the file.
 """
 
 import os
@@ -24,7 +24,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from recbole_unlearn.errors import UnlearnError
+from recbole_unlearn.errors import InputError
 
 USER_COLUMN = "userID"
 ITEM_COLUMN = "itemID"
@@ -75,10 +75,10 @@ def is_mmrec_file(path, encoding="utf-8") -> bool:
 def _check_header(path, columns):
     duplicated = sorted({c for c in columns if columns.count(c) > 1})
     if duplicated:
-        raise UnlearnError(f"{path}: MMRec header repeats column(s) {', '.join(duplicated)}")
+        raise InputError(f"{path}: MMRec header repeats column(s) {', '.join(duplicated)}")
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     if missing:
-        raise UnlearnError(
+        raise InputError(
             f"{path}: MMRec header {SEPARATOR.join(columns)!r} lacks column(s) {', '.join(missing)} "
             f"(expected {USER_COLUMN}, {ITEM_COLUMN}[, {RATING_COLUMN}][, {TIME_COLUMN}], {SPLIT_COLUMN})"
         )
@@ -89,7 +89,7 @@ def _first_bad(path, values, bad_mask, what):
     k = int(np.flatnonzero(bad_mask)[0])
     more = int(bad_mask.sum()) - 1
     tail = f" (and {more} more line(s))" if more else ""
-    raise UnlearnError(f"{path}: {what}; line {k + 2} has {values[k]!r}{tail}")
+    raise InputError(f"{path}: {what}; line {k + 2} has {values[k]!r}{tail}")
 
 
 def read_mmrec_inter(
@@ -112,12 +112,12 @@ def read_mmrec_inter(
         encoding: text encoding of the file.
 
     Raises:
-        UnlearnError: missing file, malformed header, empty id, non-numeric rating or timestamp, an ``x_label``
+        InputError: missing file, malformed header, empty id, non-numeric rating or timestamp, an ``x_label``
             other than 0, 1 or 2.
     """
     path = str(path)
     if not os.path.isfile(path):
-        raise UnlearnError(f"{path}: MMRec interaction file not found")
+        raise InputError(f"{path}: MMRec interaction file not found")
     columns = read_header(path, encoding)
     _check_header(path, columns)
     optional = [c for c in OPTIONAL_COLUMNS if c in columns and (load is None or c in load)]
@@ -139,10 +139,10 @@ def read_mmrec_inter(
         )
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         message = " ".join(str(exc).split())
-        raise UnlearnError(f"{path}: not a tab-separated MMRec file ({message})") from None
+        raise InputError(f"{path}: not a tab-separated MMRec file ({message})") from None
 
     if raw.empty:
-        raise UnlearnError(f"{path}: MMRec file has a header but no interactions")
+        raise InputError(f"{path}: MMRec file has a header but no interactions")
     raw = raw.fillna("")  # a short line leaves its last fields missing: treat them as empty
     for column in (USER_COLUMN, ITEM_COLUMN):
         empty = (raw[column].str.strip() == "").to_numpy()

@@ -10,12 +10,12 @@ from logging import getLogger
 from recbole.data.utils import create_samplers, get_dataloader
 from recbole.utils import ModelType, set_color
 
-from recbole_unlearn.errors import UnlearnError
-from recbole_unlearn.registry import get_dataset_class
+from recbole_unlearn.errors import InputError
+from recbole_unlearn.data.lookup import get_dataset_class
 
 
 def create_dataset(config):
-    """The dataset a config asks for, built from its files (see :func:`recbole_unlearn.registry.get_dataset_class`)."""
+    """The dataset a config asks for, built from its files (see :func:`recbole_unlearn.data.lookup.get_dataset_class`)."""
     dataset = get_dataset_class(config)(config)
     getLogger().info(dataset)
     return dataset
@@ -24,7 +24,7 @@ def create_dataset(config):
 def data_preparation(config, dataset):
     """Split ``dataset`` as ``eval_args`` (or the dataset itself) says and wrap the parts in RecBole dataloaders."""
     if config["MODEL_TYPE"] == ModelType.KNOWLEDGE:
-        raise UnlearnError(f"model {config['model']}: knowledge-aware models are not supported, only general ones")
+        raise InputError(f"model {config['model']}: knowledge-aware models are not supported, only general ones")
     train, valid, test = dataloaders(config, dataset.build())
     getLogger().info(
         set_color("[Training]: ", "pink")

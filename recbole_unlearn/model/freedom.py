@@ -3,7 +3,7 @@
 import torch
 from recbole.model.init import xavier_uniform_initialization
 
-from recbole_unlearn.errors import UnlearnError
+from recbole_unlearn.errors import InputError
 from recbole_unlearn.model.graph import normalized_adjacency
 from recbole_unlearn.model.modality_graph import mixed_item_graph, nonzero_rows
 from recbole_unlearn.model.multimodal import MultimodalRecommender, scaled_gradient
@@ -61,7 +61,7 @@ class FREEDOM(MultimodalRecommender):
         self.n_ui_layers = config["n_ui_layers"]
         self.dropout = float(config["dropout"] or 0.0)
         if not 0.0 <= self.dropout < 1.0:
-            raise UnlearnError(f"model FREEDOM: `dropout` must be in [0, 1), got {self.dropout}")
+            raise InputError(f"model FREEDOM: `dropout` must be in [0, 1), got {self.dropout}")
         self.mm_loss_weight = float(config["mm_loss_weight"] or 0.0)
         self.alphas = self._mixing_weights(config["modality_weights"])
         self.user_embedding = torch.nn.Embedding(self.n_users, size)
@@ -79,20 +79,20 @@ class FREEDOM(MultimodalRecommender):
         elif isinstance(weights, dict):
             unknown = sorted(set(weights) - set(self.modalities))
             if unknown:
-                raise UnlearnError(
+                raise InputError(
                     f"model FREEDOM: `modality_weights` names {unknown}, the dataset's modalities are {self.modalities}"
                 )
             raw = {m: float(weights.get(m, 0.0)) for m in self.modalities}
         else:
             weights = list(weights)
             if len(weights) != len(self.modalities):
-                raise UnlearnError(
+                raise InputError(
                     f"model FREEDOM: `modality_weights` has {len(weights)} values for modalities {self.modalities}"
                 )
             raw = {m: float(w) for m, w in zip(self.modalities, weights)}
         total = sum(raw.values())
         if total <= 0 or any(w < 0 for w in raw.values()):
-            raise UnlearnError(f"model FREEDOM: `modality_weights` must be non-negative with a positive sum, got {raw}")
+            raise InputError(f"model FREEDOM: `modality_weights` must be non-negative with a positive sum, got {raw}")
         return {m: w / total for m, w in raw.items()}
 
     # --- graphs -------------------------------------------------------------------------------------------------

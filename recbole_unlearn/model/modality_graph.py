@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch_geometric.utils import coalesce, to_torch_csr_tensor
 
-from recbole_unlearn.errors import UnlearnError
+from recbole_unlearn.errors import InputError
 
 
 #: similarity entries computed at once (rows per chunk = this // number of items with features)
@@ -107,7 +107,7 @@ def mixed_item_graph(features_by_modality, k, weights=None, weighted=False, chun
     """
     names = list(features_by_modality)
     if not names:
-        raise UnlearnError("mixed_item_graph: no modality features given")
+        raise InputError("mixed_item_graph: no modality features given")
     if weights is None:
         weights = {m: 1.0 / len(names) for m in names}
     n = next(iter(features_by_modality.values())).size(0)

@@ -2,16 +2,16 @@
 
 import torch
 
-from recbole_unlearn.errors import UnlearnError
+from recbole_unlearn.errors import InputError
 from recbole_unlearn.model.base import GraphRecommender
 
 
 def require_modality_features(dataset, model_name):
-    """``dataset.modality_features`` (``{name: (item_num, d_m) tensor}``), or a one-line :class:`UnlearnError`."""
+    """``dataset.modality_features`` (``{name: (item_num, d_m) tensor}``), or a one-line :class:`InputError`."""
     features = getattr(dataset, "modality_features", None)
     if not features:
         name = getattr(dataset, "dataset_name", type(dataset).__name__)
-        raise UnlearnError(
+        raise InputError(
             f"model {model_name} needs item modality features: set `modalities` in the config (dataset {name} has none)"
         )
     return features
@@ -53,12 +53,12 @@ class MultimodalRecommender(GraphRecommender):
         # an own copy: an in-place edit of the dataset's tensor must not change the model without a rebuild
         rows = torch.as_tensor(rows, dtype=torch.float32).detach().clone()
         if rows.dim() != 2 or rows.size(0) != self.n_items:
-            raise UnlearnError(
+            raise InputError(
                 f"model {type(self).__name__}: modality '{name}' has shape {tuple(rows.shape)}, "
                 f"expected ({self.n_items}, d)"
             )
         if check_width and rows.size(1) != self.modality_dims[name]:
-            raise UnlearnError(
+            raise InputError(
                 f"model {type(self).__name__}: modality '{name}' has width {rows.size(1)}, "
                 f"the model was built for {self.modality_dims[name]}"
             )
@@ -84,7 +84,7 @@ class MultimodalRecommender(GraphRecommender):
         (:meth:`build_modality_graph`) if any row changed, so a rebuild on a retain set with untouched features does
         not recompute the item-item graph."""
         if sorted(features) != self.modalities:
-            raise UnlearnError(
+            raise InputError(
                 f"model {type(self).__name__}: modalities {sorted(features)} differ from the model's {self.modalities}"
             )
         changed = False

@@ -23,9 +23,9 @@ import numpy as np
 
 from recbole_unlearn.atomic import atomic_write, file_sha256
 from recbole_unlearn.checkpoint import plain
-from recbole_unlearn.errors import UnlearnError
-from recbole_unlearn.unlearn.request import ForgetRequest
-from recbole_unlearn.unlearn.split import split_datasets
+from recbole_unlearn.errors import InputError
+from recbole_unlearn.data.request import ForgetRequest
+from recbole_unlearn.data.split import split_datasets
 
 MANIFEST_FORMAT = "recbole_unlearn-manifest/1"
 RECORD_KEYS = ("index", "type", "modality", "source", "sha256", "interactions")
@@ -56,11 +56,11 @@ def request_from_record(record: dict, dataset) -> ForgetRequest:
         token_to_id = dataset.field2token_id[field]
         unknown = [t for t in record[key] if t not in token_to_id]
         if unknown:
-            raise UnlearnError(f"lineage request #{record['index']}: unknown {field} token {unknown[0]} in its forget set")
+            raise InputError(f"lineage request #{record['index']}: unknown {field} token {unknown[0]} in its forget set")
         ids.append(np.array([token_to_id[t] for t in record[key]], dtype=np.int64))
     request = ForgetRequest(record["type"], ids[0], ids[1], record["modality"], record["source"])
     if request.sha256() != record["sha256"]:
-        raise UnlearnError(
+        raise InputError(
             f"lineage request #{record['index']} ({record['source']}): its forget set does not hash to the recorded "
             f"sha256 {record['sha256'][:12]}... (edited?)"
         )
@@ -159,11 +159,11 @@ def read_manifest(checkpoint) -> dict:
     """The manifest beside ``checkpoint``; a missing or unreadable one gives one clear line."""
     path = manifest_path(checkpoint)
     if not path.is_file():
-        raise UnlearnError(f"checkpoint {checkpoint}: no manifest {path.name} beside it")
+        raise InputError(f"checkpoint {checkpoint}: no manifest {path.name} beside it")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UnlearnError(f"manifest {path}: not readable JSON ({exc})") from None
+        raise InputError(f"manifest {path}: not readable JSON ({exc})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
-        raise UnlearnError(f"manifest {path}: not a recbole_unlearn manifest (format {MANIFEST_FORMAT} expected)")
+        raise InputError(f"manifest {path}: not a recbole_unlearn manifest (format {MANIFEST_FORMAT} expected)")
     return manifest

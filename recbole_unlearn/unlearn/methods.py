@@ -19,9 +19,9 @@ import math
 
 import torch
 
-from recbole_unlearn.audit.ranking import pairs
-from recbole_unlearn.audit.scores import pair_interaction
-from recbole_unlearn.errors import UnlearnError
+from recbole_unlearn.data.pairs import pairs
+from recbole_unlearn.scoring import pair_interaction
+from recbole_unlearn.errors import InputError
 from recbole_unlearn.unlearn.losses import bpr
 from recbole_unlearn.unlearn.optim import RowwiseAdam
 from recbole_unlearn.unlearn.rebind import clear_cached_embeddings, embedding_tables, rebind_model
@@ -45,7 +45,7 @@ def config_with(config, **overrides):
 def unlearn_in_place(method, config, model, split, valid_heldout, show_progress=False):
     """Apply ``method`` (any of :data:`METHODS` but ``retrain``) to a copy of ``model``: ``(model, outcome)``."""
     if method not in METHODS or method == "retrain":
-        raise UnlearnError(f"unlearn_method '{method}' is not one of {', '.join(METHODS)}")
+        raise InputError(f"unlearn_method '{method}' is not one of {', '.join(METHODS)}")
     model = rebind_model(copy.deepcopy(model), config, split.retain_train)
     if method in ("reset", "rebuild"):
         if method == "reset":
@@ -113,7 +113,7 @@ def reset_forgotten_rows(model, split):
                   "modality": ("item", split.request.items)}.get(split.request.type, (None, None))
     tables = embedding_tables(model)
     if side is None or side not in tables:
-        raise UnlearnError(
+        raise InputError(
             f"unlearn_method 'reset' applies to user, item and modality requests on models with ID embedding tables, "
             f"not to a {split.request.type} request on {type(model).__name__}"
         )

@@ -12,14 +12,14 @@ import torch
 from recbole.model.abstract_recommender import AbstractRecommender, GeneralRecommender
 from recbole.utils import ModelType
 
-from recbole_unlearn.errors import UnlearnError
+from recbole_unlearn.errors import InputError
 from recbole_unlearn.model.base import GraphRecommender
 
 
 def check_unlearnable_type(config):
     """Refuse, before any data is read, model types unlearning does not cover (sequential, context-aware, ...)."""
     if config["MODEL_TYPE"] != ModelType.GENERAL:
-        raise UnlearnError(
+        raise InputError(
             f"model {config['model']}: a {config['MODEL_TYPE'].name.lower()} recommender; only general (user-item) "
             "recommenders can be unlearned"
         )
@@ -29,11 +29,11 @@ def check_unlearnable(model):
     """Refuse models gradient-based unlearning cannot handle, with one line saying why."""
     name = type(model).__name__
     if not isinstance(model, GeneralRecommender):
-        raise UnlearnError(f"model {name}: only general (user-item) recommenders can be unlearned")
+        raise InputError(f"model {name}: only general (user-item) recommenders can be unlearned")
     if type(model).predict is AbstractRecommender.predict:
-        raise UnlearnError(f"model {name}: does not implement predict(), which unlearning scores pairs with")
+        raise InputError(f"model {name}: does not implement predict(), which unlearning scores pairs with")
     if not embedding_tables(model):
-        raise UnlearnError(f"model {name}: has no user or item embedding table to unlearn from; use unlearn_method=retrain")
+        raise InputError(f"model {name}: has no user or item embedding table to unlearn from; use unlearn_method=retrain")
 
 
 def rebind_model(model, config, dataset):

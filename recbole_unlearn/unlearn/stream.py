@@ -9,11 +9,11 @@ forget set hashes like one already applied (in the lineage or earlier in the str
 from dataclasses import dataclass
 from pathlib import Path
 
-from recbole_unlearn.errors import UnlearnError
+from recbole_unlearn.errors import InputError
 from recbole_unlearn.unlearn.lineage import revoked_items
 from recbole_unlearn.unlearn.methods import config_with
-from recbole_unlearn.unlearn.request import ForgetRequest, resolve_request, validate_request
-from recbole_unlearn.unlearn.split import ForgetSplit, split_datasets
+from recbole_unlearn.data.request import ForgetRequest, resolve_request, validate_request
+from recbole_unlearn.data.split import ForgetSplit, split_datasets
 
 
 @dataclass
@@ -40,7 +40,7 @@ def request_files(value) -> list:
         if entry.is_dir():
             found = sorted(entry.glob("*.csv"))
             if not found:
-                raise UnlearnError(f"forget_file {entry}: folder holds no .csv request file")
+                raise InputError(f"forget_file {entry}: folder holds no .csv request file")
             paths += [str(p) for p in found]
         else:
             paths.append(str(entry))

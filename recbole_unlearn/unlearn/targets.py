@@ -26,8 +26,7 @@ import numpy as np
 import torch
 from scipy.stats import rankdata
 
-from recbole_unlearn.audit.ranking import candidate_scores
-from recbole_unlearn.audit.scores import pair_scores
+from recbole_unlearn.scoring import candidate_scores, pair_scores
 
 
 def user_mean_targets(model, forget, heldout, history=None):

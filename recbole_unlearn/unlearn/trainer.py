@@ -35,10 +35,9 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from recbole_unlearn import distributed
-from recbole_unlearn.audit.mia import auc, same_user_heldout
-from recbole_unlearn.audit.ranking import pairs
-from recbole_unlearn.audit.scores import pair_interaction, pair_scores
-from recbole_unlearn.errors import UnlearnError
+from recbole_unlearn.data.pairs import pairs, same_user_pairs
+from recbole_unlearn.scoring import auc, pair_interaction, pair_scores
+from recbole_unlearn.errors import InputError
 from recbole_unlearn.trainer import Trainer
 from recbole_unlearn.unlearn import losses
 from recbole_unlearn.unlearn.optim import RowwiseAdam
@@ -62,21 +61,21 @@ class UnlearnOutcome:
 def check_unlearn_config(config):
     """Refuse unknown values of the trainer's keys, with one line naming the key (called before any training)."""
     if config["unlearn_forget_loss"] not in FORGET_LOSS_FORMS:
-        raise UnlearnError(
+        raise InputError(
             f"unlearn_forget_loss '{config['unlearn_forget_loss']}' is not one of {', '.join(FORGET_LOSS_FORMS)}"
         )
     if config["unlearn_hinge_target"] not in TARGET_FUNCTIONS:
-        raise UnlearnError(
+        raise InputError(
             f"unlearn_hinge_target '{config['unlearn_hinge_target']}' is not one of {', '.join(TARGET_FUNCTIONS)}"
         )
     if config["unlearn_neg_sampling"] not in ("uniform", "popularity"):
-        raise UnlearnError(f"unlearn_neg_sampling '{config['unlearn_neg_sampling']}' is not one of uniform, popularity")
+        raise InputError(f"unlearn_neg_sampling '{config['unlearn_neg_sampling']}' is not one of uniform, popularity")
     for key in ("unlearn_epochs", "unlearn_batch_size", "unlearn_refresh_epochs"):
         if not isinstance(config[key], int) or config[key] < 1:
-            raise UnlearnError(f"{key} must be a positive integer, got {config[key]!r}")
+            raise InputError(f"{key} must be a positive integer, got {config[key]!r}")
     for key in ("unlearn_refresh_every", "unlearn_revoked_steps"):
         if not isinstance(config[key], int) or config[key] < 0:
-            raise UnlearnError(f"{key} must be 0 (never) or a positive integer, got {config[key]!r}")
+            raise InputError(f"{key} must be 0 (never) or a positive integer, got {config[key]!r}")
     parse_stop_rules(config["unlearn_stop"])
     check_branch_scale(config)
 
@@ -88,16 +87,16 @@ def check_branch_scale(config):
         return
     branches = getattr(config.model_class, "SCORE_BRANCHES", ())
     if not isinstance(scales, dict):
-        raise UnlearnError(f"unlearn_branch_scale must map branch names to scales, got {scales!r}")
+        raise InputError(f"unlearn_branch_scale must map branch names to scales, got {scales!r}")
     unknown = sorted(set(scales) - set(branches))
     if unknown:
         known = ", ".join(branches) if branches else "none"
-        raise UnlearnError(
+        raise InputError(
             f"unlearn_branch_scale: model {config['model']} has no branch {', '.join(unknown)} (its branches: {known})"
         )
     bad = {k: v for k, v in scales.items() if not isinstance(v, (int, float)) or v < 0}
     if bad:
-        raise UnlearnError(f"unlearn_branch_scale: scales must be non-negative numbers, got {bad}")
+        raise InputError(f"unlearn_branch_scale: scales must be non-negative numbers, got {bad}")
 
 
 class UnlearningTrainer(Trainer):
@@ -123,7 +122,7 @@ class UnlearningTrainer(Trainer):
         """Run passes over ``split.forget_train`` until a stopping rule fires.
 
         Args:
-            split: a :class:`~recbole_unlearn.unlearn.split.ForgetSplit`.
+            split: a :class:`~recbole_unlearn.data.split.ForgetSplit`.
             valid_heldout: ``(users, items)`` validation pairs of the original data (retained and forgotten), the
                 held-out side for the hinge targets and the ``mia_auc`` rule.
         """
@@ -132,8 +131,8 @@ class UnlearningTrainer(Trainer):
         history = pairs(split.retain_train)
         retain_u, retain_i = (torch.from_numpy(a) for a in history)
         if len(forget_u) == 0:
-            raise UnlearnError("the forget set holds no training interaction: nothing for gradient steps to forget")
-        heldout = tuple(torch.from_numpy(np.asarray(a)) for a in same_user_heldout(pairs(split.forget_train), valid_heldout))
+            raise InputError("the forget set holds no training interaction: nothing for gradient steps to forget")
+        heldout = tuple(torch.from_numpy(np.asarray(a)) for a in same_user_pairs(pairs(split.forget_train), valid_heldout))
         several = not self.config["single_spec"]
         # one process draws from the global stream as always; each rank of several from its own
         draws = torch.Generator().manual_seed(int(torch.randint(2**62, (1,))) + dist.get_rank()) if several else None

@@ -5,8 +5,7 @@
 - the valid / test interactions the request covers leave the retain evaluation (``forget_valid`` / ``forget_test``);
 - item and modality requests also purge feature rows: the retain datasets carry features with those rows zeroed.
 
-Everything a model derives from data must then be rebuilt from ``retain_train``
-(:func:`recbole_unlearn.unlearn.rebind.rebind_model`).
+Everything a model derives from data must then be rebuilt from ``retain_train``.
 """
 
 from dataclasses import dataclass, field
@@ -14,23 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from recbole_unlearn.unlearn.request import ForgetRequest
-
-
-def forget_mask(request: ForgetRequest, inter, dataset) -> torch.Tensor:
-    """Boolean mask over the rows of ``inter`` (an ``Interaction``) that ``request`` covers."""
-    users = inter[dataset.uid_field].numpy()
-    items = inter[dataset.iid_field].numpy()
-    if request.type == "user":
-        covered = np.isin(users, request.users)
-    elif request.type == "item":
-        covered = np.isin(items, request.items)
-    elif request.type == "interaction":
-        n_items = dataset.item_num
-        covered = np.isin(users * n_items + items, request.users * n_items + request.items)
-    else:  # modality: no interaction is forgotten, only feature rows
-        covered = np.zeros(len(users), dtype=bool)
-    return torch.from_numpy(covered)
+from recbole_unlearn.data.pairs import concat_pairs
+from recbole_unlearn.data.request import ForgetRequest, forget_mask
 
 
 @dataclass
@@ -49,6 +33,12 @@ class ForgetSplit:
         """Items that may never be recommended again: this item request's and those of earlier requests."""
         now = self.request.items if self.request.type == "item" else np.zeros(0, dtype=np.int64)
         return np.union1d(self.revoked_before, now).astype(np.int64)
+
+    @property
+    def valid_heldout(self):
+        """``(users, items)`` of every validation interaction, retained and forgotten: the held-out side that
+        gold-free rules compare forgotten scores with (the audit keeps the test side for itself)."""
+        return concat_pairs(self.retain_valid, self.forget_valid)
 
     @property
     def touched_users(self) -> np.ndarray:

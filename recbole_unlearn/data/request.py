@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from logging import getLogger
 
 import numpy as np
+import torch
 
-from recbole_unlearn.errors import UnlearnError
+from recbole_unlearn.errors import InputError
 
 REQUEST_TYPES = ("user", "interaction", "item", "modality")
 STRATEGIES = ("random", "core", "edge")
@@ -64,6 +65,22 @@ class ForgetRequest:
         }
 
 
+def forget_mask(request: ForgetRequest, inter, dataset) -> torch.Tensor:
+    """Boolean mask over the rows of ``inter`` (an ``Interaction``) that ``request`` covers."""
+    users = inter[dataset.uid_field].numpy()
+    items = inter[dataset.iid_field].numpy()
+    if request.type == "user":
+        covered = np.isin(users, request.users)
+    elif request.type == "item":
+        covered = np.isin(items, request.items)
+    elif request.type == "interaction":
+        n_items = dataset.item_num
+        covered = np.isin(users * n_items + items, request.users * n_items + request.items)
+    else:  # modality: no interaction is forgotten, only feature rows
+        covered = np.zeros(len(users), dtype=bool)
+    return torch.from_numpy(covered)
+
+
 def request_from_config(config, train_dataset) -> ForgetRequest:
     """The request a config describes (``forget_file`` or ``forget_ratio``), validated against the training split."""
     request = resolve_request(config, train_dataset)
@@ -76,7 +93,7 @@ def resolve_request(config, train_dataset) -> ForgetRequest:
     against what the training data still holds."""
     kind = config["forget_type"]
     if kind not in REQUEST_TYPES:
-        raise UnlearnError(f"forget_type '{kind}' is not one of {', '.join(REQUEST_TYPES)}")
+        raise InputError(f"forget_type '{kind}' is not one of {', '.join(REQUEST_TYPES)}")
     if config["forget_file"]:
         request = read_request_csv(config["forget_file"], kind, train_dataset, config["forget_modality"])
     elif config["forget_ratio"]:
@@ -85,7 +102,7 @@ def resolve_request(config, train_dataset) -> ForgetRequest:
             config["forget_modality"],
         )
     else:
-        raise UnlearnError(f"forget_type '{kind}' needs forget_file=PATH.csv or forget_ratio=FRACTION")
+        raise InputError(f"forget_type '{kind}' needs forget_file=PATH.csv or forget_ratio=FRACTION")
     return request
 
 
@@ -97,21 +114,21 @@ def read_request_csv(path, kind, dataset, default_modality=None) -> ForgetReques
         with open(path, newline="", encoding="utf-8") as f:
             rows = list(csv.reader(f))
     except FileNotFoundError:
-        raise UnlearnError(f"forget_file {path}: no such file") from None
+        raise InputError(f"forget_file {path}: no such file") from None
     except (UnicodeDecodeError, csv.Error) as exc:
-        raise UnlearnError(f"forget_file {path}: not a readable CSV ({exc})") from None
+        raise InputError(f"forget_file {path}: not a readable CSV ({exc})") from None
     if not rows or not any(cell.strip() for cell in rows[0]):
-        raise UnlearnError(f"forget_file {path}: empty file (a header with column {', '.join(needed)} is expected)")
+        raise InputError(f"forget_file {path}: empty file (a header with column {', '.join(needed)} is expected)")
     header = [h.strip() for h in rows[0]]
     missing = [c for c in needed if c not in header]
     if missing:
-        raise UnlearnError(f"forget_file {path}: missing column {', '.join(missing)} for a {kind} request (header: {','.join(header)})")
+        raise InputError(f"forget_file {path}: missing column {', '.join(missing)} for a {kind} request (header: {','.join(header)})")
     for line_no, row in enumerate(rows[1:], start=2):
         if len(row) != len(header):
-            raise UnlearnError(f"forget_file {path}: line {line_no} has {len(row)} fields, the header has {len(header)}")
+            raise InputError(f"forget_file {path}: line {line_no} has {len(row)} fields, the header has {len(header)}")
     body = [[cell.strip() for cell in row] for row in rows[1:] if any(cell.strip() for cell in row)]
     if not body:
-        raise UnlearnError(f"forget_file {path}: no rows, nothing to forget")
+        raise InputError(f"forget_file {path}: no rows, nothing to forget")
     columns = {name: [row[header.index(name)] for row in body] for name in header}
     unique_rows = list(dict.fromkeys(zip(*(columns[c] for c in needed + (["modality"] if "modality" in header else [])))))
     if len(unique_rows) < len(body):
@@ -122,7 +139,7 @@ def read_request_csv(path, kind, dataset, default_modality=None) -> ForgetReques
     if kind == "modality":
         modalities = sorted({r[-1] for r in unique_rows}) if "modality" in header else [default_modality]
         if len(modalities) != 1 or not modalities[0]:
-            raise UnlearnError(
+            raise InputError(
                 f"forget_file {path}: a modality request names exactly one modality (column modality or forget_modality), got {modalities}"
             )
         modality = modalities[0]
@@ -142,7 +159,7 @@ def _to_ids(dataset, field_name, tokens, path) -> np.ndarray:
     unknown = [t for t in dict.fromkeys(tokens) if t not in token_to_id]
     if unknown:
         shown = ", ".join(unknown[:5]) + (f" (+{len(unknown) - 5} more)" if len(unknown) > 5 else "")
-        raise UnlearnError(f"forget_file {path}: unknown {field_name} tokens: {shown}")
+        raise InputError(f"forget_file {path}: unknown {field_name} tokens: {shown}")
     return np.array([token_to_id[t] for t in tokens], dtype=np.int64)
 
 
@@ -154,9 +171,9 @@ def sample_request(dataset, kind, ratio, seed=2020, strategy="random", modality=
     the most active users), ``edge`` the least active, ties broken by the seeded draw.
     """
     if strategy not in STRATEGIES:
-        raise UnlearnError(f"forget_strategy '{strategy}' is not one of {', '.join(STRATEGIES)}")
+        raise InputError(f"forget_strategy '{strategy}' is not one of {', '.join(STRATEGIES)}")
     if not 0 < float(ratio) < 1:
-        raise UnlearnError(f"forget_ratio {ratio} must be strictly between 0 and 1")
+        raise InputError(f"forget_ratio {ratio} must be strictly between 0 and 1")
     rng = np.random.default_rng(seed)
     users = dataset.inter_feat[dataset.uid_field].numpy()
     items = dataset.inter_feat[dataset.iid_field].numpy()
@@ -192,7 +209,7 @@ def _pick(candidates, activity, ratio, strategy, rng):
 def _check_modality(dataset, modality):
     available = sorted(getattr(dataset, "modality_features", {}) or {})
     if modality not in available:
-        raise UnlearnError(
+        raise InputError(
             f"forget_modality '{modality}': dataset {dataset.dataset_name} has "
             + (f"modalities {', '.join(available)}" if available else "no modality features")
         )
@@ -203,12 +220,10 @@ def validate_request(request, train_dataset):
     if request.type == "modality":
         _check_modality(train_dataset, request.modality)
         if len(request.items) == 0:
-            raise UnlearnError(f"request {request.source}: no items, nothing to forget")
+            raise InputError(f"request {request.source}: no items, nothing to forget")
         return
-    from recbole_unlearn.unlearn.split import forget_mask
-
     covered = int(forget_mask(request, train_dataset.inter_feat, train_dataset).sum())
     if covered == 0:
-        raise UnlearnError(f"request {request.source}: covers no training interaction, nothing to forget")
+        raise InputError(f"request {request.source}: covers no training interaction, nothing to forget")
     if covered == len(train_dataset.inter_feat):
-        raise UnlearnError(f"request {request.source}: would remove every training interaction")
+        raise InputError(f"request {request.source}: would remove every training interaction")

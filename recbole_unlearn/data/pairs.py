@@ -1,0 +1,21 @@
+"""Interactions as ``(users, items)`` id arrays: the form every score, split and audit works on."""
+
+import numpy as np
+
+
+def pairs(dataset):
+    """``(users, items)`` numpy arrays of a dataset's interactions."""
+    inter = dataset.inter_feat
+    return inter[dataset.uid_field].numpy(), inter[dataset.iid_field].numpy()
+
+
+def concat_pairs(*datasets):
+    """The interactions of several datasets, one after another, as ``(users, items)``."""
+    parts = [pairs(ds) for ds in datasets]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def same_user_pairs(members, others):
+    """The pairs of ``others`` whose user appears in ``members`` (both ``(users, items)`` arrays)."""
+    keep = np.isin(others[0], np.unique(members[0]))
+    return others[0][keep], others[1][keep]
