@@ -1,7 +1,7 @@
-"""Every bad input of the README's table, through the command line: one error line, exit status 2, nothing written.
+"""Every bad input of docs/bad-input.md, through the command line: one error line, exit status 2, nothing written.
 
-The README's table ("What bad input gets") and :data:`CASES` must list the same inputs, and each README message must
-hold the fragment the test checks, so the table cannot drift from what the program does.
+The table of ``docs/bad-input.md`` and :data:`CASES` must list the same inputs, and each message there must hold the
+fragment the test checks, so the table cannot drift from what the program does.
 """
 
 import os
@@ -18,7 +18,7 @@ from recbole_unlearn.unlearn.lineage import manifest_path
 from tests.conftest import write_clustered_inter
 from tests.test_multimodal_data import N_ITEMS, encoded, write_mmrec
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+TABLE = Path(__file__).resolve().parent.parent / "docs" / "bad-input.md"
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,7 @@ USER_REQUEST = ["--forget_type=user", "--forget_ratio=0.1"]
 NAN_FEATURES = encoded(N_ITEMS)
 NAN_FEATURES[4, 1] = np.nan
 
-# name (as in the README table): (make(folder, world) -> value for {}, argv with {} , fragment of the error line)
+# name (as in the documented table): (make(folder, world) -> value for {}, argv with {} , fragment of the error line)
 CASES = {
     "corrupt checkpoint": (_file("bad.pth", b"not a checkpoint at all"), ["--checkpoint={}", *USER_REQUEST],
                            "not a readable recbole_unlearn checkpoint"),
@@ -133,14 +133,13 @@ CASES = {
 }
 
 
-def readme_rows():
-    """``{bad input: message}`` of the README's table."""
-    section = README.read_text().split("### What bad input gets", 1)[1].split("\n#", 1)[0]
-    return dict(re.findall(r"^\| ([^|]+?) \| `(error: [^`]*)` \|$", section, re.M))
+def documented_rows():
+    """``{bad input: message}`` of the documented table."""
+    return dict(re.findall(r"^\| ([^|]+?) \| `(error: [^`]*)` \|$", TABLE.read_text(), re.M))
 
 
 def opening(message):
-    """The first two words of an error line, a path reduced to its file name (the README shortens paths)."""
+    """The first two words of an error line, a path reduced to its file name (the table shortens paths)."""
     return [Path(word).name if "/" in word else word for word in message.split()[:2]]
 
 
@@ -166,13 +165,13 @@ def test_bad_input_gives_one_line_exit_2_and_writes_nothing(name, world, tmp_pat
     assert main(argv) == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(errors) == 1 and errors[0].startswith("error: ") and fragment in errors[0], errors
-    assert opening(errors[0]) == opening(readme_rows()[name])  # begins as the README shows it
+    assert opening(errors[0]) == opening(documented_rows()[name])  # begins as the table shows it
     assert (snapshot(tmp_path), snapshot(root)) == before
 
 
-def test_readme_table_lists_exactly_the_tested_inputs():
-    rows = readme_rows()
+def test_documented_table_lists_exactly_the_tested_inputs():
+    rows = documented_rows()
     assert sorted(rows) == sorted(CASES)
     for name, (_, _, fragment) in CASES.items():
         assert fragment in rows[name], name
-    assert os.path.basename(__file__) in README.read_text().split("### What bad input gets", 1)[1].split("\n#", 1)[0]
+    assert os.path.basename(__file__) in TABLE.read_text()
