@@ -33,7 +33,9 @@ from bench_unlearning import CACHE, RESULTS, cached_model, key_of  # noqa: E402
 from recbole_unlearn.atomic import atomic_write  # noqa: E402
 from recbole_unlearn.audit.audit import Audit  # noqa: E402
 from recbole_unlearn.checkpoint import load_checkpoint, restore_model  # noqa: E402
-from recbole_unlearn.quick_start import build_model, build_trainer, load_data, retrain, run  # noqa: E402
+from recbole_unlearn.quick_start import load_data, run  # noqa: E402
+from recbole_unlearn.registry import build_model, build_trainer  # noqa: E402
+from recbole_unlearn.unlearn.methods import retrain  # noqa: E402
 from recbole_unlearn.unlearn.lineage import request_from_record  # noqa: E402
 from recbole_unlearn.unlearn.rebind import rebind_model  # noqa: E402
 from recbole_unlearn.data.request import ForgetRequest  # noqa: E402
@@ -83,7 +85,7 @@ def main(argv=None):
 
     root = CACHE / f"original-{original_key}.pth"
     CACHE.mkdir(parents=True, exist_ok=True)
-    _, train_s = cached_model(root, config, datasets[0], lambda: build_model(config, loaders[0]), train_original)
+    _, train_s = cached_model(root, config, datasets[0], lambda: build_model(config, datasets[0]), train_original)
     stream_dir = CACHE / f"drift-{key_of(original_key, vars(args))}"
     shutil.rmtree(stream_dir, ignore_errors=True)
 
@@ -101,11 +103,11 @@ def main(argv=None):
         state = load_checkpoint(checkpoint)
         request = cumulative_request(state["lineage"], datasets[0])
         split = split_datasets(request, *datasets)
-        unlearned = rebind_model(restore_model(build_model(config, loaders[0]), state), config, split.retain_train)
+        unlearned = rebind_model(restore_model(build_model(config, datasets[0]), state), config, split.retain_train)
         gold, gold_s = cached_model(
             CACHE / f"gold-{key_of(original_key, request.sha256())}.pth", config, datasets[0],
             lambda: config.model_class(config, split.retain_train).to(config["device"]),
-            lambda _: retrain(config, split, config["seed"]),
+            lambda fresh: retrain(fresh, split, config)[0],
         )
         audit = Audit(split, config["topk"])
         rows.append({

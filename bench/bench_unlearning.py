@@ -32,12 +32,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from recbole_unlearn.audit.audit import Audit  # noqa: E402
-from recbole_unlearn.data.pairs import concat_pairs  # noqa: E402
 from recbole_unlearn.atomic import atomic_write  # noqa: E402
 from recbole_unlearn.errors import InputError  # noqa: E402
 from recbole_unlearn.checkpoint import load_checkpoint, restore_model, save_checkpoint  # noqa: E402
-from recbole_unlearn.quick_start import build_model, build_trainer, load_data, retrain  # noqa: E402
-from recbole_unlearn.unlearn.methods import TRAINER_OVERRIDES, config_with, unlearn_in_place  # noqa: E402
+from recbole_unlearn.quick_start import load_data  # noqa: E402
+from recbole_unlearn.registry import build_model, build_trainer  # noqa: E402
+from recbole_unlearn.unlearn.methods import config_with, get_method, retrain  # noqa: E402
 from recbole_unlearn.data.request import request_from_config  # noqa: E402
 from recbole_unlearn.data.split import split_datasets  # noqa: E402
 
@@ -130,19 +130,18 @@ def run_cell(dataset, model_name, kind, draw, base, data_path, progress):
         return model
 
     original, original_s = cached_model(
-        CACHE / f"original-{original_key}.pth", config, train_ds, lambda: build_model(config, loaders[0]), train_original
+        CACHE / f"original-{original_key}.pth", config, train_ds, lambda: build_model(config, train_ds), train_original
     )
     request = request_from_config(config, train_ds)
     split = split_datasets(request, train_ds, loaders[1]._dataset, loaders[2]._dataset)
     gold, gold_s = cached_model(
         CACHE / f"gold-{key_of(original_key, request.sha256())}.pth", config, train_ds,
         lambda: config.model_class(config, split.retain_train).to(config["device"]),
-        lambda _: retrain(config, split, config["seed"]),
+        lambda fresh: retrain(fresh, split, config)[0],
     )
     audit = Audit(split)
-    heldout = concat_pairs(split.retain_valid, split.forget_valid)
     rows = {"original": {**audit.evaluate(original), "time_s": original_s}, "gold": {**audit.evaluate(gold), "time_s": gold_s}}
-    unlearn_in_place(config["unlearn_method"], config, original, split, heldout)  # untimed warm-up (first-call costs)
+    get_method(config["unlearn_method"])(original, split, config)  # untimed warm-up (first-call costs)
     for name, overrides in VARIANTS.items():
         variant_config = config if overrides is None else config_with(config, **overrides)
         method = variant_config["unlearn_method"]
@@ -151,7 +150,7 @@ def run_cell(dataset, model_name, kind, draw, base, data_path, progress):
         torch.manual_seed(config["seed"])
         start = time.perf_counter()
         try:
-            model, outcome = unlearn_in_place(method, variant_config, original, split, heldout)
+            model, outcome = get_method(method)(original, split, variant_config)
         except InputError as exc:  # e.g. gradient methods on a modality request: no forgotten interaction
             rows[name] = {"skipped": str(exc)}
             continue
@@ -226,7 +225,7 @@ def target_checks(d, kind, dataset, cells):
 def recipe_label(recipe):
     """A default recipe in a few words: the method and what sets it apart."""
     label = recipe["unlearn_method"]
-    if label in TRAINER_OVERRIDES:  # a gradient method: its forget term, weight, budget and stopping rules
+    if label not in ("reset", "rebuild", "retrain"):  # a gradient method: its forget term, weight, budget and stopping rules
         forget = recipe["unlearn_forget_loss"]
         if forget == "hinge":
             forget = "hinge to " + recipe.get("unlearn_hinge_target", "user_mean")
@@ -239,7 +238,7 @@ def recipe_label(recipe):
 
 def write_summary():
     """``bench/results/unlearning-summary.md``: the default recipe against gold for every saved dataset x model x
-    request type (the README's table)."""
+    request type (the README's results table)."""
     lines = ["| dataset | model | request | gold R@20 / forget / MIA / time | default method | retain % gold | "
              "forget - gold | MIA - gold | time | speed-up | targets |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     order = {"ml-100k": 0, "lfm2k": 1, "baby": 2, "LightGCN": 0, "FREEDOM": 1}

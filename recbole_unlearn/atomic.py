@@ -1,4 +1,4 @@
-"""Files the package writes and checks: atomic writes and content hashes.
+"""Files the package writes and checks: atomic writes, content hashes, and names that are not taken yet.
 
 An atomic write goes to a temporary file in the target's folder, is flushed to disk, then renamed into place: a crash
 or an exception mid-write leaves the previous file (or none), never half a file.
@@ -35,3 +35,13 @@ def file_sha256(path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def unused_path(path) -> str:
+    """``path``, or ``<stem>-2<suffix>``, ``-3``, ... if taken (time stamps in file names have a one-second
+    resolution)."""
+    candidate, n = Path(path), 1
+    while candidate.exists():
+        n += 1
+        candidate = Path(path).with_stem(f"{Path(path).stem}-{n}")
+    return str(candidate)

@@ -108,11 +108,3 @@ def restore_model(model, state):
     model.load_state_dict(state["state_dict"])
     model.load_other_parameter(state.get("other_parameter"))
     return model
-
-
-def load_model_checkpoint(path, model, model_name, dataset, map_location="cpu"):
-    """Load, check against the run's model and dataset, and restore in one call; returns the checkpoint state."""
-    state = load_checkpoint(path, map_location)
-    check_compatible(state, path, model_name, dataset)
-    restore_model(model, state)
-    return state

@@ -1,7 +1,7 @@
 """RecBole 1.2.1 on today's Python stack: the few shims it needs, and why.
 
-Stock RecBole 1.2.1 breaks in five independent ways on a fresh install (see ``README.md``, section *Compatibility*).
-Each is handled once, here or by a version bound in ``setup.py``; RecBole's installed files are never edited.
+Stock RecBole 1.2.1 breaks in five independent ways on a fresh install (see ``docs/compatibility.md``).
+Each is handled once, here or by a version bound in ``pyproject.toml``; RecBole's installed files are never edited.
 
 ====  ===========================================  ============================================================
  #    breakage                                     how it is handled

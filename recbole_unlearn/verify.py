@@ -16,9 +16,14 @@ Four checks, the first failure ends in one line naming the file at fault:
 import math
 from pathlib import Path
 
-from recbole_unlearn.checkpoint import check_compatible, load_checkpoint, restore_model
-from recbole_unlearn.errors import InputError
 from recbole_unlearn.atomic import file_sha256
+from recbole_unlearn.audit.audit import Audit
+from recbole_unlearn.checkpoint import check_compatible, load_checkpoint, restore_model
+from recbole_unlearn.data.request import forget_mask
+from recbole_unlearn.data.split import split_datasets
+from recbole_unlearn.errors import InputError
+from recbole_unlearn.quick_start import load_data
+from recbole_unlearn.registry import build_model
 from recbole_unlearn.unlearn.lineage import (
     manifest_path,
     pairs_sha256,
@@ -27,6 +32,7 @@ from recbole_unlearn.unlearn.lineage import (
     request_from_record,
     revoked_items,
 )
+from recbole_unlearn.unlearn.rebind import rebind_model
 
 AUDIT_TOLERANCE = 1e-6  # scores are recomputed on the same CPU build; anything beyond float noise is a mismatch
 
@@ -61,12 +67,6 @@ def check_chain(checkpoint) -> list:
 
 def verify_checkpoint(checkpoint, model=None, dataset=None, config_file_list=None, config_dict=None, argv=None) -> dict:
     """Run the four checks; returns a summary (``chain``, ``requests``, ``retain_train_interactions``, ``audit``)."""
-    from recbole_unlearn.audit.audit import Audit
-    from recbole_unlearn.quick_start import build_model, load_data
-    from recbole_unlearn.unlearn.rebind import rebind_model
-    from recbole_unlearn.data.request import forget_mask
-    from recbole_unlearn.data.split import split_datasets
-
     chain = check_chain(checkpoint)
     manifest = chain[0][1]
     state = load_checkpoint(checkpoint)
@@ -96,7 +96,7 @@ def verify_checkpoint(checkpoint, model=None, dataset=None, config_file_list=Non
 
     audit = {}
     if split is not None:
-        net = restore_model(build_model(config, loaders[0]), state)
+        net = restore_model(build_model(config, datasets[0]), state)
         audit = Audit(split, config["topk"]).evaluate(rebind_model(net, config, retain_train))
         for key, recorded in (manifest["audit"] or {}).items():
             now = audit.get(key)

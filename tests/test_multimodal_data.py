@@ -88,6 +88,16 @@ def test_mmrec_file_keeps_its_published_split(mm_data):
         assert set(part._dataset.split_labels.tolist()) == {label}
 
 
+def test_mmrec_file_saved_with_a_byte_order_mark_reads_the_same(mm_data):
+    data_path, folder, rows = mm_data
+    inter = folder / "mm.inter"
+    plain = create_dataset(make_config(data_path))
+    inter.write_bytes("\ufeff".encode("utf-8") + inter.read_bytes())
+    marked = create_dataset(make_config(data_path))
+    assert marked.data_format == "mmrec" and marked.inter_num == len(rows)
+    assert [pairs(part) for part in marked.build()] == [pairs(part) for part in plain.build()]
+
+
 def test_filters_and_normalisation_keep_the_split_aligned(mm_data):
     data_path, _, rows = mm_data
     config = make_config(
@@ -224,7 +234,21 @@ BAD_INPUTS = {
         "items.tsv",
         "item_id",
     ),
+    "item map token listed twice": (
+        {"modalities": {"m": "feat.npy"}, "modality_item_map": "items.tsv"},
+        _write("items.tsv", ITEM_MAP.replace("\n3\n", "\n2\n")),
+        "items.tsv",
+        "token '2' is listed twice (lines 4 and 5)",
+    ),
     "header without itemID": ({}, _inter("userID\titem\trating\tx_label"), "mm.inter", "itemID"),
+    "header naming a column twice": (
+        {},
+        _inter("userID\titemID\titemID\tx_label"),
+        "mm.inter",
+        "the header names column 'itemID' twice",
+    ),
+    "short MMRec line": ({}, _write("mm.inter", "userID\titemID\trating\tx_label\n0\t0\t1\t0\n1\t1\t1\n"),
+                         "mm.inter", "line 3 has 3 fields, the header has 4"),
     "header without x_label": ({}, _inter("userID\titemID\trating\tsplit"), "mm.inter", "x_label"),
     "x_label out of range": ({}, _inter("userID\titemID\trating\tx_label", x_label="3"), "mm.inter", "line 3"),
     "atomic file named mmrec": (

@@ -38,6 +38,21 @@ def test_user_request_from_csv_and_its_hash_is_content_based(tmp_path, train_dat
     assert a.sha256() == b.sha256()
 
 
+def test_request_csv_saved_with_a_byte_order_mark_is_the_same_request(tmp_path, train_dataset):
+    plain = read_request_csv(write(tmp_path, "user_id\nu1\nu4\n", "plain.csv"), "user", train_dataset)
+    (tmp_path / "bom.csv").write_bytes("\ufeffuser_id\nu1\nu4\n".encode("utf-8"))
+    bom = read_request_csv(str(tmp_path / "bom.csv"), "user", train_dataset)
+    assert train_dataset.id2token("user_id", bom.users).tolist() == ["u1", "u4"]
+    assert (bom.type, bom.users.tolist(), bom.sha256()) == (plain.type, plain.users.tolist(), plain.sha256())
+
+
+def test_request_csv_naming_a_column_twice_is_refused(tmp_path, train_dataset):
+    path = write(tmp_path, "user_id,user_id\nu1,u2\n", "dup.csv")
+    with pytest.raises(InputError) as err:
+        read_request_csv(path, "user", train_dataset)
+    assert str(err.value) == f"forget_file {path}: the header names column 'user_id' twice"
+
+
 @pytest.mark.parametrize("strategy", ["random", "core", "edge"])
 def test_sampled_requests_follow_the_strategy(train_dataset, strategy):
     request = sample_request(train_dataset, "user", 0.1, seed=1, strategy=strategy)

@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from recbole_unlearn.data.pairs import concat_pairs, pairs, same_user_pairs
+from recbole_unlearn.data.pairs import pairs, same_user_pairs
 from recbole_unlearn.scoring import candidate_scores
 from recbole_unlearn.scoring import pair_scores
 from recbole_unlearn.errors import InputError
 from recbole_unlearn.model.multimodal import scaled_gradient
-from recbole_unlearn.unlearn.methods import config_with, unlearn_in_place
+from recbole_unlearn.unlearn.methods import config_with, get_method
 from recbole_unlearn.unlearn.targets import candidate_ranks, rank_matched_targets, user_mean_targets
-from recbole_unlearn.unlearn.trainer import check_unlearn_config
+from recbole_unlearn.unlearn.settings import UnlearnSettings
 from tests.unlearn_helpers import split_for, trained
 
 RECIPE = {"unlearn_batch_size": 128, "forget_type": "interaction", "forget_ratio": 0.1, "unlearn_forget_loss": "hinge",
@@ -23,7 +23,7 @@ def case(fast_config):
     config, loaders, model = trained("LightGCN", {**fast_config, **RECIPE}, epochs=5)
     split = split_for(config, loaders)
     forget = pairs(split.forget_train)
-    heldout = same_user_pairs(forget, concat_pairs(split.retain_valid, split.forget_valid))
+    heldout = same_user_pairs(forget, split.valid_heldout)
     return config, model, split, forget, heldout, pairs(split.retain_train)
 
 
@@ -71,9 +71,8 @@ def test_user_mean_targets_are_the_users_mean_held_out_score(case):
 
 def test_rank_matched_hinge_lowers_forgotten_scores_and_its_rule_stops_within_tolerance(case):
     config, model, split, forget, _, _ = case
-    heldout = concat_pairs(split.retain_valid, split.forget_valid)
     run_config = config_with(config, forget_weight=20.0, unlearn_epochs=30, unlearn_stop=["hinge"], unlearn_stop_share=0.2)
-    unlearned, outcome = unlearn_in_place("reverse_bpr", run_config, model, split, heldout)
+    unlearned, outcome = get_method("reverse_bpr")(model, split, run_config)
     assert outcome.stopped_by == "hinge" and outcome.passes < 30
     assert outcome.stop_value <= 0.2 and outcome.log[-1]["above_target_share"] == outcome.stop_value
     assert outcome.log[0]["above_target_share"] >= outcome.stop_value
@@ -91,6 +90,6 @@ def test_scaled_gradient_keeps_the_value_and_scales_the_gradient():
 def test_branch_scale_is_refused_for_models_without_that_branch(fast_config):
     config, _, _ = trained("LightGCN", {**fast_config, **RECIPE}, epochs=1)
     with pytest.raises(InputError, match="model LightGCN has no branch modality"):
-        check_unlearn_config(config_with(config, unlearn_branch_scale={"modality": 0.1}))
+        UnlearnSettings.from_config(config_with(config, unlearn_branch_scale={"modality": 0.1}))
     with pytest.raises(InputError, match="unlearn_hinge_target 'median' is not one of user_mean, rank_matched"):
-        check_unlearn_config(config_with(config, unlearn_hinge_target="median"))
+        UnlearnSettings.from_config(config_with(config, unlearn_hinge_target="median"))

@@ -1,5 +1,5 @@
-"""Text features: alignment, missing text, atomic writes (with a fake embedder), the shipped ml-100k matrix, and the
-real all-MiniLM-L6-v2 model when the ``text`` extra is installed (skipped otherwise)."""
+"""Text features: reading and alignment (data/item_texts.py), missing text, atomic writes (with a fake embedder), the
+shipped ml-100k matrix, and the real all-MiniLM-L6-v2 model when the ``text`` extra is installed (skipped otherwise)."""
 
 import hashlib
 import os
@@ -12,6 +12,15 @@ import numpy as np
 import pytest
 
 from recbole_unlearn import text_features as tf
+from recbole_unlearn.data.item_texts import (
+    ItemText,
+    RowOrder,
+    align_texts,
+    read_id_map,
+    read_item_texts,
+    rows_from_range,
+)
+from recbole_unlearn.data.readers import read_token_list
 from recbole_unlearn.errors import InputError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,7 +72,7 @@ def items(tmp_path):
 
 # ----------------------------------------------------------------------------------------------------------- reading
 def test_template_with_list_column(items):
-    texts = tf.read_item_texts(items, "item_id", template=TEMPLATE, list_columns=["class"])
+    texts = read_item_texts(items, ItemText("item_id", template=TEMPLATE, list_columns=("class",)))
     assert texts == {
         "a": "Alpha Movie (1995). Genres: Animation, Children's, Comedy",
         "b": "Beta (1990). Genres: Drama",
@@ -73,78 +82,87 @@ def test_template_with_list_column(items):
 
 
 def test_text_columns_joined_and_typed_header_names(items):
-    texts = tf.read_item_texts(items, "item_id:token", text_columns=["movie_title", "class"], column_joiner=" | ")
+    texts = read_item_texts(items, ItemText("item_id:token", columns=("movie_title", "class"), column_joiner=" | "))
     assert texts["a"] == "Alpha Movie | Animation Children's Comedy"
     assert texts["c"] is None
-    single = tf.read_item_texts(items, "item_id", text_columns=["movie_title"])
+    single = read_item_texts(items, ItemText("item_id", columns=("movie_title",)))
     assert single["d"] == "Delta, The"
 
 
 def test_reading_errors(items, tmp_path):
     with pytest.raises(InputError, match="no column 'title'"):
-        tf.read_item_texts(items, "item_id", text_columns=["title"])
+        read_item_texts(items, ItemText("item_id", columns=("title",)))
     with pytest.raises(InputError, match="no column 'nope'"):
-        tf.read_item_texts(items, "item_id", template="{nope}")
+        read_item_texts(items, ItemText("item_id", template="{nope}"))
     with pytest.raises(InputError, match="not both"):
-        tf.read_item_texts(items, "item_id", text_columns=["class"], template="{class}")
+        ItemText("item_id", columns=("class",), template="{class}")
+    with pytest.raises(InputError, match="list column 'class' is not used"):
+        ItemText("item_id", columns=("movie_title",), list_columns=("class",))
+    with pytest.raises(InputError, match=r"field \{0\} is not a plain column name"):
+        ItemText("item_id", template="{0}")
     conflict = write(tmp_path / "c.tsv", ["id\ttext", "1\tx", "1\ty"])
     with pytest.raises(InputError, match="'1' appears twice with different text"):
-        tf.read_item_texts(conflict, "id", text_columns=["text"])
+        read_item_texts(conflict, ItemText("id", columns=("text",)))
     ragged = write(tmp_path / "r.tsv", ["id\ttext", "1\tx\textra"])
     with pytest.raises(InputError, match="line 2 has 3 fields"):
-        tf.read_item_texts(ragged, "id", text_columns=["text"])
+        read_item_texts(ragged, ItemText("id", columns=("text",)))
     with pytest.raises(InputError, match="no such file"):
-        tf.read_item_texts(tmp_path / "absent.tsv", "id", text_columns=["text"])
+        read_item_texts(tmp_path / "absent.tsv", ItemText("id", columns=("text",)))
 
 
 def test_order_file_and_range(tmp_path):
-    assert tf.read_order_file(write(tmp_path / "o.tsv", ["item_id", "3", "1", "2"])) == ["3", "1", "2"]
+    assert RowOrder(file=write(tmp_path / "o.tsv", ["item_id", "3", "1", "2"])).item_tokens() == ["3", "1", "2"]
     two = write(tmp_path / "two.tsv", ["item_id:token\tx", "b\t0", "a\t1"])
-    assert tf.read_order_file(two, "item_id") == ["b", "a"]
-    with pytest.raises(InputError, match="--order-column"):
-        tf.read_order_file(two)
+    assert RowOrder(file=two, column="item_id").item_tokens() == ["b", "a"]
+    with pytest.raises(InputError, match="2 columns .*name the column of tokens"):
+        RowOrder(file=two).item_tokens()
     with pytest.raises(InputError, match="listed twice"):
-        tf.read_order_file(write(tmp_path / "d.tsv", ["item_id", "1", "2", "1"]))
-    assert tf.rows_from_range(3) == ["0", "1", "2"]
+        RowOrder(file=write(tmp_path / "d.tsv", ["item_id", "1", "2", "1"])).item_tokens()
+    assert rows_from_range(3) == ["0", "1", "2"] == RowOrder(count=3).item_tokens()
+    assert RowOrder(tokens=(3, "a")).item_tokens() == ["3", "a"]
     with pytest.raises(InputError):
-        tf.rows_from_range(0)
+        rows_from_range(0)
+    with pytest.raises(InputError, match="exactly one item order"):
+        RowOrder(file=two, count=3)
+    with pytest.raises(InputError, match="--id-map needs --id-map-column"):
+        RowOrder(count=3, id_map=("a.inter", "b.inter"))
 
 
 def test_id_map_pairs_row_aligned_files(tmp_path):
     a = write(tmp_path / "a.inter", ["userID\titemID\trating", "0\t0\t1", "0\t1\t1", "1\t0\t1", "1\t2\t1"])
     b = write(tmp_path / "b.inter", ["userID\titemID\trating", "7\t50\t1", "7\t9\t1", "8\t50\t1", "8\t31\t1"])
-    assert tf.read_id_map(a, b, "itemID") == {"0": "50", "1": "9", "2": "31"}
+    assert read_id_map(a, b, "itemID") == {"0": "50", "1": "9", "2": "31"}
 
     shifted = write(tmp_path / "s.inter", ["userID\titemID\trating", "7\t9\t1", "7\t50\t1", "8\t50\t1", "8\t31\t1"])
     with pytest.raises(InputError, match="not row-aligned"):
-        tf.read_id_map(a, shifted, "itemID")
+        read_id_map(a, shifted, "itemID")
     short = write(tmp_path / "short.inter", ["userID\titemID\trating", "7\t50\t1"])
     with pytest.raises(InputError, match="4 rows .* 1"):
-        tf.read_id_map(a, short, "itemID")
+        read_id_map(a, short, "itemID")
     merged = write(tmp_path / "m.inter", ["userID\titemID\trating", "7\t50\t1", "7\t50\t1", "8\t50\t1", "8\t31\t1"])
     with pytest.raises(InputError, match="both pair with '50'"):
-        tf.read_id_map(a, merged, "itemID")
+        read_id_map(a, merged, "itemID")
 
 
 # --------------------------------------------------------------------------------------------------------- alignment
 def test_align_follows_the_order_not_the_file():
     texts = {"1": "one", "2": "two", "3": "three"}
-    assert tf.align_texts(["3", "1", "2"], texts) == ["three", "one", "two"]
-    assert tf.align_texts(["0", "1"], texts, id_map={"0": "3", "1": "2"}) == ["three", "two"]
+    assert align_texts(["3", "1", "2"], texts) == ["three", "one", "two"]
+    assert align_texts(["0", "1"], texts, id_map={"0": "3", "1": "2"}) == ["three", "two"]
 
 
 def test_missing_text_is_one_line_naming_the_first_ids():
     texts = {str(i): f"t{i}" for i in range(0, 20, 2)} | {"4": None}
     order = [str(i) for i in range(20)]
     with pytest.raises(InputError) as err:
-        tf.align_texts(order, texts, source="x.tsv")
+        align_texts(order, texts, source="x.tsv")
     msg = str(err.value)
     assert "\n" not in msg
     assert msg.startswith("11 of 20 items have no text in x.tsv: '1', '3', '4', '5', '7', ...")
     assert "--missing zero" in msg
     with pytest.raises(InputError, match=r"'0' \(= '99'\).*'1' \(not in --id-map\)"):
-        tf.align_texts(["0", "1"], texts, id_map={"0": "99"})
-    assert tf.align_texts(["0", "1", "2"], texts, missing="zero") == ["t0", None, "t2"]
+        align_texts(["0", "1"], texts, id_map={"0": "99"})
+    assert align_texts(["0", "1", "2"], texts, missing="zero") == ["t0", None, "t2"]
 
 
 # --------------------------------------------------------------------------------------------------------- embedding
@@ -172,14 +190,14 @@ def test_embedder_output_is_checked():
 def test_build_features_end_to_end(items, tmp_path):
     order = write(tmp_path / "order.tsv", ["item_id", "d", "a", "b"])
     out = tmp_path / "feat.npy"
+    text = ItemText("item_id", template=TEMPLATE, list_columns=("class",))
     got = tf.build_features(
-        items, "item_id", out, order_file=order, template=TEMPLATE, list_columns=["class"], embed_fn=fake_embed,
-        dtype="float16", progress=False,
+        items, out, text, RowOrder(file=order), tf.Embedding(dtype="float16", progress=False), embed_fn=fake_embed
     )
     saved = np.load(out)
     assert saved.dtype == np.float16 and saved.shape == (3, 8)
     np.testing.assert_array_equal(saved, got)
-    texts = tf.read_item_texts(items, "item_id", template=TEMPLATE, list_columns=["class"])
+    texts = read_item_texts(items, text)
     np.testing.assert_allclose(saved, unit(fake_embed([texts["d"], texts["a"], texts["b"]])), atol=1e-3)
 
 
@@ -239,16 +257,16 @@ def test_failed_embedding_leaves_no_file_and_keeps_the_old_one(tmp_path):
             raise RuntimeError("out of memory")
         return fake_embed(texts)
 
-    kw = dict(rows=10, text_columns=["text"], batch_size=4, progress=False)
+    options = (ItemText("id", columns=("text",)), RowOrder(count=10), tf.Embedding(batch_size=4, progress=False))
     with pytest.raises(RuntimeError, match="out of memory"):
-        tf.build_features(texts_file, "id", out, embed_fn=flaky, **kw)
+        tf.build_features(texts_file, out, *options, embed_fn=flaky)
     assert not out.exists()
     assert not out.parent.exists() or list(out.parent.iterdir()) == []
 
-    tf.build_features(texts_file, "id", out, embed_fn=fake_embed, **kw)
+    tf.build_features(texts_file, out, *options, embed_fn=fake_embed)
     before = out.read_bytes()
     with pytest.raises(RuntimeError):
-        tf.build_features(texts_file, "id", out, embed_fn=lambda t: (_ for _ in ()).throw(RuntimeError("boom")), **kw)
+        tf.build_features(texts_file, out, *options, embed_fn=lambda t: (_ for _ in ()).throw(RuntimeError("boom")))
     assert out.read_bytes() == before
     assert [p.name for p in out.parent.iterdir()] == ["f.npy"]
 
@@ -295,8 +313,8 @@ def test_without_the_model_package_the_error_says_what_to_install(monkeypatch):
 
 # ----------------------------------------------------------------------------------------- shipped ml-100k features
 def test_shipped_ml100k_matrix_matches_the_item_file():
-    tokens = tf.read_order_file(PACKAGE_DATA / "items.tsv")
-    item_ids = list(tf.read_item_texts(ml100k_item_file(), "item_id", text_columns=["movie_title"]))
+    tokens = read_token_list(PACKAGE_DATA / "items.tsv")
+    item_ids = list(read_item_texts(ml100k_item_file(), ItemText("item_id", columns=("movie_title",))))
     assert tokens == item_ids and len(tokens) == 1682
     matrix = np.load(PACKAGE_DATA / "all-MiniLM-L6-v2.npy")
     assert matrix.dtype == np.float16 and matrix.shape == (len(tokens), 384)
@@ -322,13 +340,13 @@ def real_embed():
 def test_real_model_reproduces_the_shipped_ml100k_rows(real_embed, tmp_path):
     tokens = ["1", "2", "267", "1412", "1682"]
     out = tmp_path / "ml.npy"
+    text = ItemText("item_id", template=TEMPLATE, list_columns=("class",))
     got = tf.build_features(
-        ml100k_item_file(), "item_id", out, order=tokens, template=TEMPLATE, list_columns=["class"],
-        embed_fn=real_embed, progress=False,
+        ml100k_item_file(), out, text, RowOrder(tokens=tokens), tf.Embedding(progress=False), embed_fn=real_embed
     )
     assert got.shape == (5, 384)
     shipped = np.load(PACKAGE_DATA / "all-MiniLM-L6-v2.npy").astype(np.float32)
-    rows = [tf.read_order_file(PACKAGE_DATA / "items.tsv").index(t) for t in tokens]
+    rows = [read_token_list(PACKAGE_DATA / "items.tsv").index(t) for t in tokens]
     cos = (got * unit(shipped[rows])).sum(axis=1)
     assert cos.min() > 0.999, cos
 
@@ -346,11 +364,12 @@ def test_real_model_reproduces_lfm2k_reference(real_embed, tmp_path):
     if folder is None:
         pytest.skip("shared/data/lfm2k not found")
     order = [str(i) for i in range(0, 1425, 15)]  # 95 of the 1425 rows, to keep it quick
+    id_map = (folder / "lfm2k.inter", folder / "lfm2k_og_ids.inter")
+    order = RowOrder(tokens=order, id_map=id_map, id_map_column="itemID")
     got = tf.build_features(
-        folder / "lfm2k_text.tsv", "artistID", tmp_path / "lfm.npy", order=order, text_columns=["text"],
-        id_map_files=(folder / "lfm2k.inter", folder / "lfm2k_og_ids.inter"), id_map_column="itemID",
-        embed_fn=real_embed, progress=False,
+        folder / "lfm2k_text.tsv", tmp_path / "lfm.npy", ItemText("artistID", columns=("text",)), order,
+        tf.Embedding(progress=False), embed_fn=real_embed,
     )
-    reference = np.load(folder / "all-MiniLM-L6-v2.npy")[[int(t) for t in order]]
+    reference = np.load(folder / "all-MiniLM-L6-v2.npy")[[int(t) for t in order.tokens]]
     cos = (got * unit(reference)).sum(axis=1)
     assert cos.mean() >= 0.99 and cos.min() > 0.95, (cos.mean(), cos.min())

@@ -63,3 +63,18 @@ def top_overlap(top_a, top_b) -> float:
     if len(a) == 0:
         return float("nan")
     return float(np.mean([len(np.intersect1d(x, y)) / a.shape[1] for x, y in zip(a, b)]))
+
+
+def add_gold_overlaps(audit, table, models, golds) -> float:
+    """Add ``overlap_with_gold`` (top-20 agreement with the first gold) to the rows of ``models`` and of the other
+    golds in ``table``; returns the second gold's overlap, the gold-vs-gold noise floor (``None`` with one gold).
+
+    ``models``: ``{row name: model}``; ``golds``: ``{row name: model}``, the first being the reference.
+    """
+    if not golds:
+        return None
+    names = list(golds)
+    reference = audit.top20(golds[names[0]])
+    for name, model in {**models, **{n: golds[n] for n in names[1:]}}.items():
+        table[name]["overlap_with_gold"] = top_overlap(audit.top20(model), reference)
+    return table[names[1]]["overlap_with_gold"] if len(names) > 1 else None

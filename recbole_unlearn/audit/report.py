@@ -1,13 +1,14 @@
-"""Writing the audit: a JSON report (keys in DESIGN.md), a Markdown summary beside it, and a trade-off PNG.
+"""The audit's report: built from the audit rows, written as JSON (keys in DESIGN.md), a Markdown summary beside it,
+and a trade-off PNG.
 
 Every file is written atomically (temporary file in the same folder, then rename), so a crash never leaves half a
 report.
 """
 
 import json
-import math
 
 from recbole_unlearn.atomic import atomic_write
+from recbole_unlearn.tables import format_table
 
 TABLE_COLUMNS = [
     ("retain_recall@20", "retain R@20"),
@@ -19,18 +20,36 @@ TABLE_COLUMNS = [
 ]
 
 
-def _fmt(value):
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
-
-
 def comparison_table(results: dict) -> str:
     """Markdown table, one row per model (original, each method, gold...)."""
-    header = "| model | " + " | ".join(title for _, title in TABLE_COLUMNS) + " |"
-    rule = "|---" * (len(TABLE_COLUMNS) + 1) + "|"
-    rows = [f"| {name} | " + " | ".join(_fmt(r.get(key)) for key, _ in TABLE_COLUMNS) + " |" for name, r in results.items()]
-    return "\n".join([header, rule, *rows])
+    return format_table(results, TABLE_COLUMNS, first="model")
+
+
+def build_report(model, dataset, method, request, table, stopping, checkpoint, noise_floor=None) -> dict:
+    """The report of one request (keys in DESIGN.md).
+
+    Args:
+        model, dataset, method: names (``method``: the primary method, whose model is saved).
+        request: the request's summary with ``interactions`` (training interactions it removed) and ``index``.
+        table: ``{row name: audit row}``, rows ``original``, each method, and ``gold`` (plus ``gold_seed<k>``) when
+            golds were trained.
+        stopping: ``{"rule", "passes", "log"}`` of the primary method.
+        checkpoint: where the unlearned model is saved.
+        noise_floor: top-20 overlap of the second gold with the first (``None`` with fewer than two golds).
+    """
+    gold = table.get("gold")
+    return {
+        "model": model,
+        "dataset": dataset,
+        "method": method,
+        "request": request,
+        "results": {"original": table["original"], "unlearned": table[method], **({"gold": gold} if gold else {})},
+        "speedup_vs_gold": gold["time_s"] / table[method]["time_s"] if gold else None,
+        "gold_noise_floor_overlap": noise_floor,
+        "stopping": stopping,
+        "table": table,
+        "checkpoint": checkpoint,
+    }
 
 
 def markdown_summary(report: dict) -> str:

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from recbole_unlearn.data.readers import read_token_list
 from recbole_unlearn.errors import InputError
 
 PACKAGE_DATA_DIR = Path(__file__).resolve().parent.parent / "package_data"
@@ -36,33 +37,15 @@ def _one_line(exc) -> str:
 
 
 def read_item_map(path) -> list:
-    """Row tokens from a one-column TSV with header ``item_id``: element *k* is the item token of matrix row *k*.
+    """Row tokens of a modality item map: a token list
+    (:func:`~recbole_unlearn.data.readers.read_token_list`) whose column ``item_id`` holds, on line *k* + 2, the
+    item token of matrix row *k*.
 
     Raises:
-        InputError: missing file, wrong header, an empty line or a line with more than one field, a repeated token.
+        InputError: whatever :func:`~recbole_unlearn.data.readers.read_token_list` refuses (missing file, no column
+            ``item_id``, an empty token, a token listed twice, a line with more or fewer fields than the header, ...).
     """
-    if not Path(path).is_file():
-        raise InputError(f"{path}: modality item map not found")
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read the modality item map ({_one_line(exc)})") from None
-    header = lines[0].strip().lstrip("\ufeff") if lines else ""
-    if header != ITEM_MAP_HEADER:
-        raise InputError(f"{path}: modality item map must have the one-column header 'item_id', got {header!r}")
-    tokens = [line.strip() for line in lines[1:]]
-    while tokens and not tokens[-1]:
-        tokens.pop()
-    for k, token in enumerate(tokens):
-        if not token or "\t" in token:
-            problem = "is empty" if not token else "has more than one column"
-            raise InputError(f"{path}: line {k + 2} {problem} (one item token per line expected)")
-    first_seen = {}
-    for k, token in enumerate(tokens):
-        if token in first_seen:
-            raise InputError(f"{path}: item token {token!r} repeated on lines {first_seen[token] + 2} and {k + 2}")
-        first_seen[token] = k
-    return tokens
+    return read_token_list(path, ITEM_MAP_HEADER)
 
 
 def load_feature_matrix(path) -> np.ndarray:

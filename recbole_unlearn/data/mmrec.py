@@ -10,7 +10,9 @@ Format (as published with MMRec and the datasets built for it)::
   from RecBole's atomic files);
 - ``userID`` and ``itemID`` are tokens (strings; MMRec uses ``0..n-1``), ``rating`` and ``timestamp`` are optional
   floats, ``x_label`` is the published split: ``0`` train, ``1`` valid, ``2`` test;
-- columns may come in any order; any other column is ignored with a warning.
+- columns may come in any order; any other column is ignored with a warning;
+- the file is read by :func:`recbole_unlearn.data.readers.read_table` (tab-separated, literally), under its rules:
+  a byte-order mark is dropped, no column may be named twice, every line has as many fields as the header.
 
 The reader renames the columns to RecBole's field names (``USER_ID_FIELD``, ``ITEM_ID_FIELD``, ``RATING_FIELD``,
 ``TIME_FIELD``) and hands the split back *apart* from the frame, so no split label ever reaches a model's batches.
@@ -24,6 +26,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from recbole_unlearn.data.readers import Table, read_header, read_table
 from recbole_unlearn.errors import InputError
 
 USER_COLUMN = "userID"
@@ -50,13 +53,6 @@ class MMRecInteractions(NamedTuple):
     x_label: np.ndarray
 
 
-def read_header(path, encoding="utf-8") -> list:
-    """Column names of the first line of a tab-separated file (whitespace and a UTF-8 BOM stripped)."""
-    with open(path, "r", encoding=encoding) as f:
-        head = f.readline()
-    return [c.strip().lstrip("\ufeff") for c in head.rstrip("\r\n").split(SEPARATOR)]
-
-
 def is_mmrec_header(columns) -> bool:
     """True for an MMRec header: at least one column and no RecBole ``name:type`` column."""
     return bool(columns) and any(columns) and not any(":" in c for c in columns)
@@ -67,15 +63,12 @@ def is_mmrec_file(path, encoding="utf-8") -> bool:
     if not os.path.isfile(path):
         return False
     try:
-        return is_mmrec_header(read_header(path, encoding))
-    except (OSError, UnicodeDecodeError):
+        return is_mmrec_header(read_header(path, SEPARATOR, literal=True, encoding=encoding))
+    except InputError:
         return False
 
 
 def _check_header(path, columns):
-    duplicated = sorted({c for c in columns if columns.count(c) > 1})
-    if duplicated:
-        raise InputError(f"{path}: MMRec header repeats column(s) {', '.join(duplicated)}")
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     if missing:
         raise InputError(
@@ -89,7 +82,7 @@ def _first_bad(path, values, bad_mask, what):
     k = int(np.flatnonzero(bad_mask)[0])
     more = int(bad_mask.sum()) - 1
     tail = f" (and {more} more line(s))" if more else ""
-    raise InputError(f"{path}: {what}; line {k + 2} has {values[k]!r}{tail}")
+    raise InputError(f"{path}: {what}; line {Table.line(k)} has {values[k]!r}{tail}")
 
 
 def read_mmrec_inter(
@@ -112,53 +105,35 @@ def read_mmrec_inter(
         encoding: text encoding of the file.
 
     Raises:
-        InputError: missing file, malformed header, empty id, non-numeric rating or timestamp, an ``x_label``
-            other than 0, 1 or 2.
+        InputError: whatever :func:`~recbole_unlearn.data.readers.read_table` refuses (missing file, a column named
+            twice, a line with more or fewer fields than the header, ...), a required column missing, no rows, an
+            empty id, a non-numeric rating or timestamp, an ``x_label`` other than 0, 1 or 2.
     """
     path = str(path)
-    if not os.path.isfile(path):
-        raise InputError(f"{path}: MMRec interaction file not found")
-    columns = read_header(path, encoding)
+    table = read_table(path, SEPARATOR, literal=True, encoding=encoding)
+    columns = list(table.header)
     _check_header(path, columns)
     optional = [c for c in OPTIONAL_COLUMNS if c in columns and (load is None or c in load)]
     ignored = [c for c in columns if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
     if ignored:
         getLogger().warning(f"{path}: MMRec column(s) {', '.join(ignored)} ignored")
-    wanted = [USER_COLUMN, ITEM_COLUMN, *optional, SPLIT_COLUMN]
-    try:
-        raw = pd.read_csv(
-            path,
-            sep=SEPARATOR,
-            header=0,
-            names=columns,
-            usecols=wanted,
-            dtype=str,
-            keep_default_na=False,
-            encoding=encoding,
-            engine="c",
-        )
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        message = " ".join(str(exc).split())
-        raise InputError(f"{path}: not a tab-separated MMRec file ({message})") from None
-
-    if raw.empty:
+    if not table.rows:
         raise InputError(f"{path}: MMRec file has a header but no interactions")
-    raw = raw.fillna("")  # a short line leaves its last fields missing: treat them as empty
+    wanted = [USER_COLUMN, ITEM_COLUMN, *optional, SPLIT_COLUMN]
+    raw = pd.DataFrame(table.rows, columns=columns)[wanted]
     for column in (USER_COLUMN, ITEM_COLUMN):
-        empty = (raw[column].str.strip() == "").to_numpy()
+        empty = (raw[column] == "").to_numpy()
         if empty.any():
             _first_bad(path, raw[column].to_numpy(), empty, f"empty {column}")
-    split = pd.to_numeric(raw[SPLIT_COLUMN].str.strip(), errors="coerce").to_numpy()
+    split = pd.to_numeric(raw[SPLIT_COLUMN], errors="coerce").to_numpy()
     bad = ~np.isin(split, (0, 1, 2))
     if bad.any():
         _first_bad(path, raw[SPLIT_COLUMN].to_numpy(), bad, f"{SPLIT_COLUMN} must be 0, 1 or 2 (train/valid/test)")
 
     names = {USER_COLUMN: user_field, ITEM_COLUMN: item_field, RATING_COLUMN: rating_field, TIME_COLUMN: time_field}
-    frame = pd.DataFrame(
-        {names[USER_COLUMN]: raw[USER_COLUMN].str.strip(), names[ITEM_COLUMN]: raw[ITEM_COLUMN].str.strip()}
-    )
+    frame = pd.DataFrame({names[USER_COLUMN]: raw[USER_COLUMN], names[ITEM_COLUMN]: raw[ITEM_COLUMN]})
     for column in optional:
-        text = raw[column].str.strip()
+        text = raw[column]
         numbers = pd.to_numeric(text, errors="coerce")
         bad = (numbers.isna() & (text != "")).to_numpy()
         if bad.any():

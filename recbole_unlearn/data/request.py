@@ -14,7 +14,6 @@ Sampled requests (``forget_ratio``, ``forget_seed``, ``forget_strategy``) pick u
 random, from the most active (``core``) or from the least active (``edge``), as in CURE4Rec.
 """
 
-import csv
 import hashlib
 from dataclasses import dataclass, field
 from logging import getLogger
@@ -22,6 +21,7 @@ from logging import getLogger
 import numpy as np
 import torch
 
+from recbole_unlearn.data.readers import read_table
 from recbole_unlearn.errors import InputError
 
 REQUEST_TYPES = ("user", "interaction", "item", "modality")
@@ -107,32 +107,28 @@ def resolve_request(config, train_dataset) -> ForgetRequest:
 
 
 def read_request_csv(path, kind, dataset, default_modality=None) -> ForgetRequest:
-    """Read a request CSV of raw tokens; unknown tokens, missing columns and empty files give one clear line."""
+    """Read a request CSV of raw tokens (:func:`~recbole_unlearn.data.readers.read_table`, messages labelled
+    ``forget_file PATH``): a header naming the columns ``kind`` needs, then one row per user, item or pair.
+
+    Refuses, in one line: whatever :func:`~recbole_unlearn.data.readers.read_table` refuses (missing file, empty file,
+    a column named twice, a row with the wrong number of fields, ...), a missing column, no rows, unknown tokens, and
+    a modality request that does not name exactly one modality. Repeated rows are dropped with a warning.
+    """
     uid, iid = dataset.uid_field, dataset.iid_field
     needed = {"user": [uid], "interaction": [uid, iid], "item": [iid], "modality": [iid]}[kind]
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.reader(f))
-    except FileNotFoundError:
-        raise InputError(f"forget_file {path}: no such file") from None
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise InputError(f"forget_file {path}: not a readable CSV ({exc})") from None
-    if not rows or not any(cell.strip() for cell in rows[0]):
-        raise InputError(f"forget_file {path}: empty file (a header with column {', '.join(needed)} is expected)")
-    header = [h.strip() for h in rows[0]]
+    table = read_table(path, source=f"forget_file {path}")
+    header = list(table.header)
     missing = [c for c in needed if c not in header]
     if missing:
-        raise InputError(f"forget_file {path}: missing column {', '.join(missing)} for a {kind} request (header: {','.join(header)})")
-    for line_no, row in enumerate(rows[1:], start=2):
-        if len(row) != len(header):
-            raise InputError(f"forget_file {path}: line {line_no} has {len(row)} fields, the header has {len(header)}")
-    body = [[cell.strip() for cell in row] for row in rows[1:] if any(cell.strip() for cell in row)]
-    if not body:
-        raise InputError(f"forget_file {path}: no rows, nothing to forget")
-    columns = {name: [row[header.index(name)] for row in body] for name in header}
-    unique_rows = list(dict.fromkeys(zip(*(columns[c] for c in needed + (["modality"] if "modality" in header else [])))))
-    if len(unique_rows) < len(body):
-        getLogger().warning(f"forget_file {path}: dropped {len(body) - len(unique_rows)} duplicate rows")
+        raise InputError(
+            f"{table.source}: missing column {', '.join(missing)} for a {kind} request (header: {','.join(header)})"
+        )
+    if not table.rows:
+        raise InputError(f"{table.source}: no rows, nothing to forget")
+    keys = needed + (["modality"] if "modality" in header else [])
+    unique_rows = list(dict.fromkeys(tuple(row[header.index(c)] for c in keys) for row in table.rows))
+    if len(unique_rows) < len(table.rows):
+        getLogger().warning(f"{table.source}: dropped {len(table.rows) - len(unique_rows)} duplicate rows")
     users = _to_ids(dataset, uid, [r[needed.index(uid)] for r in unique_rows], path) if uid in needed else None
     items = _to_ids(dataset, iid, [r[needed.index(iid)] for r in unique_rows], path) if iid in needed else None
     modality = None
@@ -140,7 +136,8 @@ def read_request_csv(path, kind, dataset, default_modality=None) -> ForgetReques
         modalities = sorted({r[-1] for r in unique_rows}) if "modality" in header else [default_modality]
         if len(modalities) != 1 or not modalities[0]:
             raise InputError(
-                f"forget_file {path}: a modality request names exactly one modality (column modality or forget_modality), got {modalities}"
+                f"{table.source}: a modality request names exactly one modality (column modality or "
+                f"forget_modality), got {modalities}"
             )
         modality = modalities[0]
     if kind == "interaction":

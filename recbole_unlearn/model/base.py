@@ -25,7 +25,7 @@ class GraphRecommender(GeneralRecommender):
     """A general recommender whose user-item graph is a function of an interaction set.
 
     ``norm_adj`` (:func:`~recbole_unlearn.model.graph.normalized_adjacency` of the training interactions) is built in
-    ``__init__`` and again by :meth:`rebuild_graph`, which unlearning calls with the retain set. Full-ranking
+    ``__init__`` and again by :meth:`rebuild_graph`, whenever the interaction set changes. Full-ranking
     embeddings are cached between evaluation calls and dropped whenever the model trains or its graph changes.
     """
 
@@ -118,7 +118,7 @@ class GraphRecommender(GeneralRecommender):
 
     def _final_embeddings(self):
         """Cached between evaluation calls (eval mode, no gradient); computed afresh in training mode and whenever
-        gradients are on, so unlearning can differentiate the eval-mode scores."""
+        gradients are on, so a caller can differentiate the eval-mode scores."""
         if self.training or torch.is_grad_enabled():
             return self.forward()
         if self.restore_user_e is None or self.restore_item_e is None:

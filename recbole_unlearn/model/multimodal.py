@@ -39,7 +39,7 @@ class MultimodalRecommender(GraphRecommender):
     def __init__(self, config, dataset):
         features = require_modality_features(dataset, type(self).__name__)
         #: ``{branch: beta}``: the gradient through each of :attr:`SCORE_BRANCHES` is scaled by beta (1 if absent);
-        #: scores are unchanged. Unlearning sets it for its steps (``unlearn_branch_scale``), training leaves it empty.
+        #: scores are unchanged. Empty (plain gradients) unless a caller sets it for a block of steps.
         self.branch_gradient_scale = {}
         super().__init__(config, dataset)  # builds the user-item graph; the features are not read yet
         self.modalities = sorted(features)

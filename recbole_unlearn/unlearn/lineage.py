@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from recbole_unlearn.atomic import atomic_write, file_sha256
-from recbole_unlearn.checkpoint import plain
+from recbole_unlearn.checkpoint import plain, save_checkpoint
 from recbole_unlearn.errors import InputError
 from recbole_unlearn.data.request import ForgetRequest
 from recbole_unlearn.data.split import split_datasets
@@ -167,3 +167,21 @@ def read_manifest(checkpoint) -> dict:
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
         raise InputError(f"manifest {path}: not a recbole_unlearn manifest (format {MANIFEST_FORMAT} expected)")
     return manifest
+
+
+# ---- unlearned checkpoints ------------------------------------------------------------------------------------------
+def save_unlearned(path, model, config, full_train, split, lineage, parent, method, request, audit) -> Path:
+    """Write an unlearned checkpoint (its lineage, method, request and the revoked items inside) and its manifest.
+
+    Args:
+        path: the checkpoint file; the manifest goes beside it.
+        full_train: the training dataset as loaded (its token maps fingerprint the checkpoint).
+        lineage: the records of every request applied, this one last.
+        parent: the checkpoint this one was unlearned from.
+        request: the request's summary; ``audit``: the unlearned model's audit row.
+    """
+    save_checkpoint(
+        path, model, config, full_train, lineage=lineage,
+        unlearning={"method": method, "request": request, "revoked_items": split.revoked_items.tolist()},
+    )
+    return write_manifest(path, parent, lineage, config, split.retain_train, method=method, audit=audit)

@@ -1,38 +1,123 @@
-"""Unlearning methods (``unlearn_method``), each a composition of the same parts:
+"""Unlearning methods (``unlearn_method``): one registry, :data:`METHODS`, of callables with one signature
+
+    ``method(model, split, config, show_progress=False) -> (unlearned_model, outcome)``
+
+where ``model`` is the trained model (left unchanged), ``split`` a
+:class:`~recbole_unlearn.data.split.ForgetSplit` and ``outcome`` an
+:class:`~recbole_unlearn.unlearn.trainer.UnlearnOutcome` (``None`` for ``retrain``, which stops by early stopping).
+Every method but ``retrain`` starts from a copy of ``model`` rebound to the retain set
+(:func:`~recbole_unlearn.unlearn.rebind.rebind_model`).
 
 =============  =====================================================================================================
-method         what it does, after every data-derived structure is rebuilt from the retain set
+method         what it does
 =============  =====================================================================================================
 reverse_bpr    :class:`~recbole_unlearn.unlearn.trainer.UnlearningTrainer` as configured (forget + retain terms)
 finetune       the same trainer with ``forget_weight = 0``: BPR on retained pairs only
 neggrad        the same trainer with negated BPR on the forget set and no retain term: gradient ascent
 reset          re-initialise the embedding rows of forgotten users (user requests) or items (item / modality
-               requests); no gradient step
+               requests); item requests then push the revoked items down (``unlearn_revoked_steps``)
 rebuild        the rebind alone: retain-side graph and features, trained weights untouched (a baseline)
 retrain        gold: a new model trained from scratch on the retain set, same config and seed, early stopping
-               (:func:`recbole_unlearn.quick_start.retrain`)
 =============  =====================================================================================================
 """
 
 import copy
+import dataclasses
 import math
+import os
 
 import torch
+from recbole.utils import get_local_time, init_seed
 
+from recbole_unlearn.atomic import unused_path
 from recbole_unlearn.data.pairs import pairs
-from recbole_unlearn.scoring import pair_interaction
+from recbole_unlearn.data.preparation import dataloaders
 from recbole_unlearn.errors import InputError
+from recbole_unlearn.registry import build_trainer
+from recbole_unlearn.scoring import pair_interaction
 from recbole_unlearn.unlearn.losses import bpr
 from recbole_unlearn.unlearn.optim import RowwiseAdam
+from recbole_unlearn.unlearn.parallel import processes_for
 from recbole_unlearn.unlearn.rebind import clear_cached_embeddings, embedding_tables, rebind_model
+from recbole_unlearn.unlearn.settings import UnlearnSettings
 from recbole_unlearn.unlearn.trainer import UnlearnOutcome, UnlearningTrainer
 
-TRAINER_OVERRIDES = {
-    "reverse_bpr": {},
-    "finetune": {"forget_weight": 0.0},
-    "neggrad": {"unlearn_forget_loss": "negated_bpr", "retain_weight": 0.0},
+
+def rebound_copy(model, config, split):
+    """A copy of ``model`` with every data-derived structure rebuilt from ``split.retain_train``."""
+    return rebind_model(copy.deepcopy(model), config, split.retain_train)
+
+
+def gradient_method(**overrides):
+    """A method running :class:`UnlearningTrainer` with the config's settings, ``overrides`` replacing some of them
+    (field names of :class:`~recbole_unlearn.unlearn.settings.UnlearnSettings`)."""
+
+    def method(model, split, config, show_progress=False):
+        settings = dataclasses.replace(UnlearnSettings.from_config(config), **overrides)
+        model = rebound_copy(model, config, split)
+        outcome = UnlearningTrainer(model, settings, processes_for(config)).unlearn(split, show_progress)
+        clear_cached_embeddings(model)
+        return model, outcome
+
+    return method
+
+
+def reset(model, split, config, show_progress=False):
+    """Forgotten users' or items' embedding rows drawn afresh; for item requests, the revoked items then pushed down
+    (:func:`push_down_revoked_items`, ``unlearn_revoked_steps`` steps)."""
+    settings = UnlearnSettings.from_config(config)
+    model = rebound_copy(model, config, split)
+    reset_forgotten_rows(model, split)
+    if split.request.type == "item" and settings.revoked_steps:
+        push_down_revoked_items(model, split, settings.revoked_steps, settings.lr_touched)
+    return model, UnlearnOutcome(stopped_by="none")
+
+
+def rebuild(model, split, config, show_progress=False):
+    """The rebind alone."""
+    return rebound_copy(model, config, split), UnlearnOutcome(stopped_by="none")
+
+
+def retrain(model, split, config, show_progress=False):
+    """Gold: a new model of ``model``'s class trained from scratch on the retain set (``config``'s seed), its best
+    epoch saved under ``checkpoint_dir`` and loaded back."""
+    seed = config["seed"]
+    init_seed(seed, config["reproducibility"])
+    train, valid, _ = dataloaders(config, [split.retain_train, split.retain_valid, split.retain_test])
+    gold = type(model)(config, split.retain_train).to(config["device"])
+    trainer = build_trainer(config, gold)
+    trainer.saved_model_file = unused_path(
+        os.path.join(config["checkpoint_dir"], f"{config['model']}-gold-seed{seed}-{get_local_time()}.pth")
+    )
+    trainer.fit(train, valid, saved=True, show_progress=show_progress)
+    trainer.load_checkpoint_file(trainer.saved_model_file, dataset=split.retain_train)
+    return gold, None
+
+
+METHODS = {
+    "reverse_bpr": gradient_method(),
+    "finetune": gradient_method(forget_weight=0.0),
+    "neggrad": gradient_method(forget_loss="negated_bpr", retain_weight=0.0),
+    "reset": reset,
+    "rebuild": rebuild,
+    "retrain": retrain,
 }
-METHODS = (*TRAINER_OVERRIDES, "reset", "rebuild", "retrain")
+
+
+def get_method(name):
+    """The registered method called ``name`` (one line naming an unknown one)."""
+    if name not in METHODS:
+        raise InputError(f"unlearn_method '{name}' is not one of {', '.join(METHODS)}")
+    return METHODS[name]
+
+
+def method_names(config) -> list:
+    """``unlearn_method`` as a list of registered names."""
+    names = config["unlearn_method"]
+    names = [names] if isinstance(names, str) else list(names)
+    for name in names:
+        get_method(name)
+    return names
 
 
 def config_with(config, **overrides):
@@ -42,25 +127,27 @@ def config_with(config, **overrides):
     return new
 
 
-def unlearn_in_place(method, config, model, split, valid_heldout, show_progress=False):
-    """Apply ``method`` (any of :data:`METHODS` but ``retrain``) to a copy of ``model``: ``(model, outcome)``."""
-    if method not in METHODS or method == "retrain":
-        raise InputError(f"unlearn_method '{method}' is not one of {', '.join(METHODS)}")
-    model = rebind_model(copy.deepcopy(model), config, split.retain_train)
-    if method in ("reset", "rebuild"):
-        if method == "reset":
-            reset_forgotten_rows(model, split)
-            if split.request.type == "item" and config["unlearn_revoked_steps"]:
-                push_down_revoked_items(model, split, int(config["unlearn_revoked_steps"]), float(config["unlearn_lr_touched"]))
-        return model, UnlearnOutcome(stopped_by="none")
-    trainer = UnlearningTrainer(config_with(config, **TRAINER_OVERRIDES[method]), model)
-    outcome = trainer.unlearn(split, valid_heldout, show_progress=show_progress)
-    clear_cached_embeddings(trainer.model)
-    return trainer.model, outcome
+# ---- the parts of reset ---------------------------------------------------------------------------------------------
+def reset_forgotten_rows(model, split):
+    """Draw the forgotten users' or items' embedding rows afresh, as Xavier-uniform initialisation would."""
+    side, rows = {"user": ("user", split.request.users), "item": ("item", split.request.items),
+                  "modality": ("item", split.request.items)}.get(split.request.type, (None, None))
+    tables = embedding_tables(model)
+    if side is None or side not in tables:
+        raise InputError(
+            f"unlearn_method 'reset' applies to user, item and modality requests on models with ID embedding tables, "
+            f"not to a {split.request.type} request on {type(model).__name__}"
+        )
+    table = tables[side]
+    bound = math.sqrt(6.0 / (table.size(0) + table.size(1)))
+    with torch.no_grad():
+        idx = torch.as_tensor(rows, dtype=torch.long, device=table.device)
+        table[idx] = torch.empty(len(idx), table.size(1), device=table.device).uniform_(-bound, bound)
+    clear_cached_embeddings(model)
 
 
 def push_down_revoked_items(model, split, steps, lr, batch_size=2048):
-    """Item requests, after the reset: ``steps`` BPR steps :math:`-\log\sigma(s_{ui} - s_{uj})` with retained pairs
+    """Item requests, after the reset: ``steps`` BPR steps :math:`-\\log\\sigma(s_{ui} - s_{uj})` with retained pairs
     :math:`(u, i)` as positives and revoked items :math:`j` as the negatives, moving only the revoked items' rows (at
     ``lr``).
 
@@ -84,42 +171,3 @@ def push_down_revoked_items(model, split, steps, lr, batch_size=2048):
         loss.backward()
         optimizer.step()
         clear_cached_embeddings(model)
-
-
-def refresh_due(config, request_index) -> bool:
-    """Whether request number ``request_index`` of a stream gets the retain-set refresh (``unlearn_refresh_every``)."""
-    every = int(config["unlearn_refresh_every"] or 0)
-    return every > 0 and request_index % every == 0
-
-
-def refresh_on_retain(config, model, split, show_progress=False):
-    """The correction for long streams: ``unlearn_refresh_epochs`` epochs of the model's own training loss on the
-    cumulative retain set (RecBole's trainer, the model's learning rate), from the unlearned weights."""
-    from recbole_unlearn.data import dataloaders
-    from recbole_unlearn.registry import get_trainer
-
-    train, _, _ = dataloaders(config, [split.retain_train, split.retain_valid, split.retain_test])
-    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
-    for epoch in range(int(config["unlearn_refresh_epochs"])):
-        trainer._train_epoch(train, epoch, show_progress=show_progress)
-    model.eval()
-    clear_cached_embeddings(model)
-    return model
-
-
-def reset_forgotten_rows(model, split):
-    """Draw the forgotten users' or items' embedding rows afresh, as Xavier-uniform initialisation would."""
-    side, rows = {"user": ("user", split.request.users), "item": ("item", split.request.items),
-                  "modality": ("item", split.request.items)}.get(split.request.type, (None, None))
-    tables = embedding_tables(model)
-    if side is None or side not in tables:
-        raise InputError(
-            f"unlearn_method 'reset' applies to user, item and modality requests on models with ID embedding tables, "
-            f"not to a {split.request.type} request on {type(model).__name__}"
-        )
-    table = tables[side]
-    bound = math.sqrt(6.0 / (table.size(0) + table.size(1)))
-    with torch.no_grad():
-        idx = torch.as_tensor(rows, dtype=torch.long, device=table.device)
-        table[idx] = torch.empty(len(idx), table.size(1), device=table.device).uniform_(-bound, bound)
-    clear_cached_embeddings(model)

@@ -9,17 +9,7 @@
 The audit uses *test* interactions for its own membership test, so the stop never sees what it is judged on.
 """
 
-from recbole_unlearn.errors import InputError
-
 STOP_RULES = ("budget", "mia_auc", "hinge")
-
-
-def parse_stop_rules(value):
-    rules = [value] if isinstance(value, str) else list(value or ["budget"])
-    unknown = [r for r in rules if r not in STOP_RULES]
-    if unknown:
-        raise InputError(f"unlearn_stop: unknown rule {', '.join(unknown)} (known: {', '.join(STOP_RULES)})")
-    return rules
 
 
 def first_rule_fired(rules, forget_vs_valid_auc, above_target_share, auc_target, share_target=0.0):

@@ -1,0 +1,119 @@
+"""The unlearning keys of a config (``properties/overall.yaml``), validated and typed in one place.
+
+:meth:`UnlearnSettings.from_config` is called before any training, so a bad value ends the run in one line naming the
+key, and everything downstream reads typed fields instead of config strings.
+"""
+
+import dataclasses
+
+from recbole_unlearn.errors import InputError
+from recbole_unlearn.unlearn.stopping import STOP_RULES
+from recbole_unlearn.unlearn.targets import TARGET_FUNCTIONS
+
+FORGET_LOSS_FORMS = ("log_sigmoid", "hinge", "negated_bpr")
+NEGATIVE_SAMPLING = ("uniform", "popularity")
+
+
+@dataclasses.dataclass(frozen=True)
+class UnlearnSettings:
+    """What the unlearning steps, methods and run read; field names are the config keys without ``unlearn_``."""
+
+    forget_loss: str = "log_sigmoid"  # unlearn_forget_loss
+    hinge_target: str = "user_mean"  # unlearn_hinge_target
+    neg_sampling: str = "uniform"  # unlearn_neg_sampling
+    forget_weight: float = 1.0
+    retain_weight: float = 1.0
+    anchor_weight: float = 0.0  # unlearn_anchor_weight
+    epochs: int = 8  # unlearn_epochs: passes over the forget set at most
+    batch_size: int = 1024  # unlearn_batch_size
+    lr_touched: float = 0.02  # unlearn_lr_touched
+    lr_rest: float = 1e-4  # unlearn_lr_rest
+    branch_scale: dict = dataclasses.field(default_factory=dict)  # unlearn_branch_scale
+    stop: tuple = ("budget",)  # unlearn_stop
+    stop_auc: float = 0.5  # unlearn_stop_auc
+    stop_share: float = 0.0  # unlearn_stop_share
+    revoked_steps: int = 0  # unlearn_revoked_steps
+    refresh_every: int = 0  # unlearn_refresh_every
+    refresh_epochs: int = 1  # unlearn_refresh_epochs
+    gold: bool = False  # unlearn_gold
+    gold_seeds: int = 1  # unlearn_gold_seeds
+
+    @classmethod
+    def from_config(cls, config) -> "UnlearnSettings":
+        """The settings a config holds; :class:`InputError` naming the first bad key."""
+        return cls(
+            forget_loss=_one_of(config, "unlearn_forget_loss", FORGET_LOSS_FORMS),
+            hinge_target=_one_of(config, "unlearn_hinge_target", tuple(TARGET_FUNCTIONS)),
+            neg_sampling=_one_of(config, "unlearn_neg_sampling", NEGATIVE_SAMPLING),
+            forget_weight=_number(config, "forget_weight"),
+            retain_weight=_number(config, "retain_weight"),
+            anchor_weight=_number(config, "unlearn_anchor_weight"),
+            epochs=_count(config, "unlearn_epochs", minimum=1),
+            batch_size=_count(config, "unlearn_batch_size", minimum=1),
+            lr_touched=_number(config, "unlearn_lr_touched"),
+            lr_rest=_number(config, "unlearn_lr_rest"),
+            branch_scale=_branch_scale(config),
+            stop=_stop_rules(config["unlearn_stop"]),
+            stop_auc=_number(config, "unlearn_stop_auc"),
+            stop_share=_number(config, "unlearn_stop_share"),
+            revoked_steps=_count(config, "unlearn_revoked_steps", minimum=0),
+            refresh_every=_count(config, "unlearn_refresh_every", minimum=0),
+            refresh_epochs=_count(config, "unlearn_refresh_epochs", minimum=1),
+            gold=bool(config["unlearn_gold"]),
+            gold_seeds=_count(config, "unlearn_gold_seeds", minimum=1),
+        )
+
+    def refresh_due(self, request_index) -> bool:
+        """Whether request number ``request_index`` of a stream ends with the retain-set refresh."""
+        return self.refresh_every > 0 and request_index % self.refresh_every == 0
+
+
+def _one_of(config, key, allowed):
+    if config[key] not in allowed:
+        raise InputError(f"{key} '{config[key]}' is not one of {', '.join(allowed)}")
+    return config[key]
+
+
+def _number(config, key) -> float:
+    value = config[key]
+    if value is None:
+        return 0.0
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"{key} must be a number, got {value!r}")
+    return float(value)
+
+
+def _count(config, key, minimum) -> int:
+    value = config[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        what = "a positive integer" if minimum else "0 (never) or a positive integer"
+        raise InputError(f"{key} must be {what}, got {value!r}")
+    return value
+
+
+def _stop_rules(value) -> tuple:
+    rules = [value] if isinstance(value, str) else list(value or ["budget"])
+    unknown = [r for r in rules if r not in STOP_RULES]
+    if unknown:
+        raise InputError(f"unlearn_stop: unknown rule {', '.join(unknown)} (known: {', '.join(STOP_RULES)})")
+    return tuple(rules)
+
+
+def _branch_scale(config) -> dict:
+    """``unlearn_branch_scale``: empty, or ``{branch: scale >= 0}`` over the model class's ``SCORE_BRANCHES``."""
+    scales = config["unlearn_branch_scale"]
+    if not scales:
+        return {}
+    branches = getattr(config.model_class, "SCORE_BRANCHES", ())
+    if not isinstance(scales, dict):
+        raise InputError(f"unlearn_branch_scale must map branch names to scales, got {scales!r}")
+    unknown = sorted(set(scales) - set(branches))
+    if unknown:
+        known = ", ".join(branches) if branches else "none"
+        raise InputError(
+            f"unlearn_branch_scale: model {config['model']} has no branch {', '.join(unknown)} (its branches: {known})"
+        )
+    bad = {k: v for k, v in scales.items() if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0}
+    if bad:
+        raise InputError(f"unlearn_branch_scale: scales must be non-negative numbers, got {bad}")
+    return {k: float(v) for k, v in scales.items()}
