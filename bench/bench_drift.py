@@ -33,13 +33,13 @@ from bench_unlearning import CACHE, RESULTS, cached_model, key_of  # noqa: E402
 from recbole_unlearn.atomic import atomic_write  # noqa: E402
 from recbole_unlearn.audit.audit import Audit  # noqa: E402
 from recbole_unlearn.checkpoint import load_checkpoint, restore_model  # noqa: E402
-from recbole_unlearn.quick_start import load_data, run  # noqa: E402
-from recbole_unlearn.registry import build_model, build_trainer  # noqa: E402
-from recbole_unlearn.unlearn.methods import retrain  # noqa: E402
-from recbole_unlearn.unlearn.lineage import request_from_record  # noqa: E402
-from recbole_unlearn.unlearn.rebind import rebind_model  # noqa: E402
 from recbole_unlearn.data.request import ForgetRequest  # noqa: E402
 from recbole_unlearn.data.split import split_datasets  # noqa: E402
+from recbole_unlearn.quick_start import load_data, run  # noqa: E402
+from recbole_unlearn.registry import build_model, build_trainer  # noqa: E402
+from recbole_unlearn.unlearn.lineage import request_from_record  # noqa: E402
+from recbole_unlearn.unlearn.methods import retrain  # noqa: E402
+from recbole_unlearn.unlearn.rebind import rebind_model  # noqa: E402
 
 COLUMNS = ["retain_recall@20", "forget_recall@20", "mia_auc"]
 

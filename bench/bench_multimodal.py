@@ -43,7 +43,6 @@ from functools import partial
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # bench_lightgcn, also when imported from elsewhere
 
 import torch  # noqa: E402
-
 from bench_lightgcn import timed, write_atomically  # noqa: E402
 
 # pandas / RecBole deprecation chatter (fillna inplace, amp.GradScaler, torch.sparse.FloatTensor) would bury the table

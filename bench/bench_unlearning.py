@@ -31,15 +31,16 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from recbole_unlearn.audit.audit import Audit  # noqa: E402
 from recbole_unlearn.atomic import atomic_write  # noqa: E402
-from recbole_unlearn.errors import InputError  # noqa: E402
+from recbole_unlearn.audit.audit import Audit  # noqa: E402
 from recbole_unlearn.checkpoint import load_checkpoint, restore_model, save_checkpoint  # noqa: E402
-from recbole_unlearn.quick_start import load_data  # noqa: E402
-from recbole_unlearn.registry import build_model, build_trainer  # noqa: E402
-from recbole_unlearn.unlearn.methods import config_with, get_method, retrain  # noqa: E402
+from recbole_unlearn.config import config_with  # noqa: E402
 from recbole_unlearn.data.request import request_from_config  # noqa: E402
 from recbole_unlearn.data.split import split_datasets  # noqa: E402
+from recbole_unlearn.errors import InputError  # noqa: E402
+from recbole_unlearn.quick_start import load_data  # noqa: E402
+from recbole_unlearn.registry import build_model, build_trainer  # noqa: E402
+from recbole_unlearn.unlearn.methods import get_method, retrain  # noqa: E402
 
 CACHE = ROOT / "bench" / "cache"
 RESULTS = ROOT / "bench" / "results"

@@ -10,6 +10,7 @@ A config holding ``local_rank`` is one process of a multi-process run: gloo on C
 (:mod:`recbole_unlearn.distributed`).
 """
 
+import copy
 import sys
 from pathlib import Path
 
@@ -100,3 +101,10 @@ class Config(RecBoleConfig):
                 layered = self._update_internal_config_dict(str(file))
                 if file.parent.name == "dataset" and layered:
                     self.parameters["Dataset"] += [k for k in layered if k not in self.parameters["Dataset"]]
+
+
+def config_with(config, **overrides):
+    """A shallow copy of a config with some values replaced; the original is unchanged."""
+    new = copy.copy(config)
+    new.final_config_dict = {**config.final_config_dict, **overrides}
+    return new

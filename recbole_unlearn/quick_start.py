@@ -17,13 +17,13 @@ from recbole_unlearn.atomic import unused_path
 from recbole_unlearn.audit.audit import Audit, add_gold_overlaps
 from recbole_unlearn.audit.report import build_report, comparison_table, write_report
 from recbole_unlearn.checkpoint import check_compatible, load_checkpoint, restore_model
-from recbole_unlearn.config import Config
+from recbole_unlearn.config import Config, config_with
 from recbole_unlearn.data import create_dataset, data_preparation
 from recbole_unlearn.distributed import is_main_process
 from recbole_unlearn.registry import build_model, build_trainer
 from recbole_unlearn.tables import format_table
 from recbole_unlearn.unlearn.lineage import replay, request_record, save_unlearned, write_manifest
-from recbole_unlearn.unlearn.methods import config_with, get_method, method_names, retrain
+from recbole_unlearn.unlearn.methods import get_method, method_names, retrain
 from recbole_unlearn.unlearn.rebind import check_unlearnable, check_unlearnable_type, rebind_model
 from recbole_unlearn.unlearn.refresh import refresh_on_retain
 from recbole_unlearn.unlearn.settings import UnlearnSettings

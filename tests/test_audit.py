@@ -5,8 +5,8 @@ import pytest
 
 from recbole_unlearn.audit.ranking import ranking_metrics
 from recbole_unlearn.data.pairs import concat_pairs, pairs
-from recbole_unlearn.scoring import auc
 from recbole_unlearn.quick_start import load_run
+from recbole_unlearn.scoring import auc
 
 
 def test_ranking_metrics_match_recboles_full_sort_evaluation(fast_config):

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 import torch.distributed as dist
-
 from conftest import write_clustered_inter
+
 from recbole_unlearn import distributed
 from recbole_unlearn import launch as launcher
 from recbole_unlearn.config import Config

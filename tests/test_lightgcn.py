@@ -1,7 +1,7 @@
 """The package's LightGCN: it learns, and its checkpoints round-trip safely."""
 
-import torch
 import pytest
+import torch
 
 from recbole_unlearn.checkpoint import load_checkpoint
 from recbole_unlearn.errors import InputError

@@ -6,9 +6,9 @@ import torch
 from recbole.model.abstract_recommender import GeneralRecommender
 from recbole.utils import InputType
 
+from recbole_unlearn.data.request import read_request_csv, sample_request
 from recbole_unlearn.errors import InputError
 from recbole_unlearn.quick_start import load_run, run
-from recbole_unlearn.data.request import read_request_csv, sample_request
 
 
 @pytest.fixture

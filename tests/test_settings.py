@@ -3,9 +3,10 @@
 import pytest
 import torch
 
+from recbole_unlearn.config import config_with
 from recbole_unlearn.errors import InputError
 from recbole_unlearn.unlearn.branches import scaled_branch_gradients
-from recbole_unlearn.unlearn.methods import config_with, get_method, method_names
+from recbole_unlearn.unlearn.methods import get_method, method_names
 from recbole_unlearn.unlearn.settings import UnlearnSettings
 from tests.unlearn_helpers import trained
 

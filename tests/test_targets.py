@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 import torch
 
+from recbole_unlearn.config import config_with
 from recbole_unlearn.data.pairs import pairs, same_user_pairs
-from recbole_unlearn.scoring import candidate_scores
-from recbole_unlearn.scoring import pair_scores
 from recbole_unlearn.errors import InputError
 from recbole_unlearn.model.multimodal import scaled_gradient
-from recbole_unlearn.unlearn.methods import config_with, get_method
-from recbole_unlearn.unlearn.targets import candidate_ranks, rank_matched_targets, user_mean_targets
+from recbole_unlearn.scoring import candidate_scores, pair_scores
+from recbole_unlearn.unlearn.methods import get_method
 from recbole_unlearn.unlearn.settings import UnlearnSettings
+from recbole_unlearn.unlearn.targets import candidate_ranks, rank_matched_targets, user_mean_targets
 from tests.unlearn_helpers import split_for, trained
 
 RECIPE = {"unlearn_batch_size": 128, "forget_type": "interaction", "forget_ratio": 0.1, "unlearn_forget_loss": "hinge",

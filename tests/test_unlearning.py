@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import torch
 
+from recbole_unlearn.config import config_with
 from recbole_unlearn.data.pairs import pairs
-from recbole_unlearn.scoring import pair_scores
 from recbole_unlearn.model import LightGCN
 from recbole_unlearn.quick_start import run
-from recbole_unlearn.unlearn.methods import config_with, get_method
+from recbole_unlearn.scoring import pair_scores
+from recbole_unlearn.unlearn.methods import get_method
 from tests.unlearn_helpers import split_for, trained
 
 UNLEARN = {"unlearn_epochs": 3, "unlearn_batch_size": 128}

@@ -1,8 +1,8 @@
 """Helpers shared by the unlearning tests: a trained tiny model and its split, built once per call."""
 
-from recbole_unlearn.quick_start import load_run
 from recbole_unlearn.data.request import request_from_config
 from recbole_unlearn.data.split import split_datasets
+from recbole_unlearn.quick_start import load_run
 
 
 def trained(model, config_dict, epochs=3):

@@ -10,8 +10,8 @@ from logging import getLogger
 from recbole.data.utils import create_samplers, get_dataloader
 from recbole.utils import ModelType, set_color
 
-from recbole_unlearn.errors import InputError
 from recbole_unlearn.data.lookup import get_dataset_class
+from recbole_unlearn.errors import InputError
 
 
 def create_dataset(config):

@@ -30,7 +30,6 @@ from torch_geometric.utils import coalesce, to_torch_csr_tensor
 
 from recbole_unlearn.errors import InputError
 
-
 #: similarity entries computed at once (rows per chunk = this // number of items with features)
 CHUNK_ENTRIES = 1 << 24
 

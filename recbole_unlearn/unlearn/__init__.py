@@ -1,1 +1,2 @@
-"""Unlearning: requests, the forget/retain split, rebinding a model to the retain data, the trainer and the methods."""
+"""Unlearning: the settings, the trainer and the methods, rebinding a model to the retain data, streams of requests
+and their lineage."""

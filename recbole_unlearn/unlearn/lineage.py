@@ -23,9 +23,9 @@ import numpy as np
 
 from recbole_unlearn.atomic import atomic_write, file_sha256
 from recbole_unlearn.checkpoint import plain, save_checkpoint
-from recbole_unlearn.errors import InputError
 from recbole_unlearn.data.request import ForgetRequest
 from recbole_unlearn.data.split import split_datasets
+from recbole_unlearn.errors import InputError
 
 MANIFEST_FORMAT = "recbole_unlearn-manifest/1"
 RECORD_KEYS = ("index", "type", "modality", "source", "sha256", "interactions")

@@ -40,7 +40,7 @@ from recbole_unlearn.unlearn.optim import RowwiseAdam
 from recbole_unlearn.unlearn.parallel import processes_for
 from recbole_unlearn.unlearn.rebind import clear_cached_embeddings, embedding_tables, rebind_model
 from recbole_unlearn.unlearn.settings import UnlearnSettings
-from recbole_unlearn.unlearn.trainer import UnlearnOutcome, UnlearningTrainer
+from recbole_unlearn.unlearn.trainer import UnlearningTrainer, UnlearnOutcome
 
 
 def rebound_copy(model, config, split):
@@ -118,13 +118,6 @@ def method_names(config) -> list:
     for name in names:
         get_method(name)
     return names
-
-
-def config_with(config, **overrides):
-    """A shallow copy of a RecBole ``Config`` with some values replaced; the original is unchanged."""
-    new = copy.copy(config)
-    new.final_config_dict = {**config.final_config_dict, **overrides}
-    return new
 
 
 # ---- the parts of reset ---------------------------------------------------------------------------------------------

@@ -9,11 +9,11 @@ forget set hashes like one already applied (in the lineage or earlier in the str
 from dataclasses import dataclass
 from pathlib import Path
 
-from recbole_unlearn.errors import InputError
-from recbole_unlearn.unlearn.lineage import revoked_items
-from recbole_unlearn.unlearn.methods import config_with
+from recbole_unlearn.config import config_with
 from recbole_unlearn.data.request import ForgetRequest, resolve_request, validate_request
 from recbole_unlearn.data.split import ForgetSplit, split_datasets
+from recbole_unlearn.errors import InputError
+from recbole_unlearn.unlearn.lineage import revoked_items
 
 
 @dataclass
