@@ -35,6 +35,7 @@ from recbole_unlearn.audit.audit import Audit  # noqa: E402
 from recbole_unlearn.checkpoint import load_checkpoint, restore_model  # noqa: E402
 from recbole_unlearn.data.request import ForgetRequest  # noqa: E402
 from recbole_unlearn.data.split import split_datasets  # noqa: E402
+from recbole_unlearn.model.serving import serve  # noqa: E402
 from recbole_unlearn.quick_start import load_data, run  # noqa: E402
 from recbole_unlearn.registry import build_model, build_trainer  # noqa: E402
 from recbole_unlearn.unlearn.lineage import request_from_record  # noqa: E402
@@ -112,7 +113,8 @@ def main(argv=None):
         audit = Audit(split, config["topk"])
         rows.append({
             "after_request": k, "forgotten_interactions": int(len(split.forget_train.inter_feat)),
-            "unlearned": audit.evaluate(unlearned), "gold": audit.evaluate(gold),
+            "unlearned": audit.evaluate(serve(unlearned, split.revoked_items)),
+            "gold": audit.evaluate(serve(gold, split.revoked_items)),
             "stream_time_s": stream_s, "last_request_time_s": step_s, "gold_time_s": gold_s,
         })
     write_results(args, rows)

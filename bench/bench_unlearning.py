@@ -38,6 +38,7 @@ from recbole_unlearn.config import config_with  # noqa: E402
 from recbole_unlearn.data.request import request_from_config  # noqa: E402
 from recbole_unlearn.data.split import split_datasets  # noqa: E402
 from recbole_unlearn.errors import InputError  # noqa: E402
+from recbole_unlearn.model.serving import serve  # noqa: E402
 from recbole_unlearn.quick_start import load_data  # noqa: E402
 from recbole_unlearn.registry import build_model, build_trainer  # noqa: E402
 from recbole_unlearn.unlearn.methods import get_method, retrain  # noqa: E402
@@ -141,6 +142,8 @@ def run_cell(dataset, model_name, kind, draw, base, data_path, progress):
         lambda fresh: retrain(fresh, split, config)[0],
     )
     audit = Audit(split)
+    serve(original, split.revoked_items)  # every model is audited as served (methods start from a raw copy)
+    serve(gold, split.revoked_items)
     rows = {"original": {**audit.evaluate(original), "time_s": original_s}, "gold": {**audit.evaluate(gold), "time_s": gold_s}}
     get_method(config["unlearn_method"])(original, split, config)  # untimed warm-up (first-call costs)
     for name, overrides in VARIANTS.items():
@@ -156,7 +159,7 @@ def run_cell(dataset, model_name, kind, draw, base, data_path, progress):
             rows[name] = {"skipped": str(exc)}
             continue
         seconds = time.perf_counter() - start
-        rows[name] = {**audit.evaluate(model), "time_s": seconds, "stopped_by": outcome.stopped_by, "passes": outcome.passes}
+        rows[name] = {**audit.evaluate(serve(model, split.revoked_items)), "time_s": seconds, "stopped_by": outcome.stopped_by, "passes": outcome.passes}
         if overrides is None:
             rows[name]["recipe"] = {k: variant_config[k] for k in sorted(PLAIN) + ["unlearn_method"]}
         progress.set_postfix_str(f"{dataset}/{model_name}/{kind}#{draw}: {name}")

@@ -62,7 +62,12 @@ def save_checkpoint(path, model, config, dataset, **extra):
     state = {
         "format": FORMAT,
         **model_payload(model),
-        "meta": {"model": config["model"], **dataset_fingerprint(dataset), "config": plain(config.final_config_dict)},
+        "meta": {
+            "model": config["model"],
+            **dataset_fingerprint(dataset),
+            "config": plain(config.final_config_dict),
+            "given_config": plain(config.external_config_dict),  # what the user set: replayed to load it again
+        },
         **extra,
     }
     atomic_write(path, lambda f: torch.save(state, f), mode="wb")

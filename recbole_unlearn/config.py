@@ -6,28 +6,22 @@ Layering, lowest priority first::
     ->  config files  ->  config dict  ->  command line
 
 Model names resolve in this package first and in RecBole second (:func:`recbole_unlearn.registry.get_model`).
+The keys the user gives are checked against those RecBole and this package know (:mod:`recbole_unlearn.config_keys`):
+a typo of an unlearning key is refused, any other unknown key is kept with a warning; ``group_offset`` sets ``offset``.
 A config holding ``local_rank`` is one process of a multi-process run: gloo on CPU, nccl on GPUs
 (:mod:`recbole_unlearn.distributed`).
 """
 
 import copy
 import sys
-from pathlib import Path
 
 from recbole.config import Config as RecBoleConfig
 
 from recbole_unlearn.compat import restore_numpy_aliases
+from recbole_unlearn.config_keys import check_keys, properties_dir, resolve_aliases
 from recbole_unlearn.distributed import init_process_group
 from recbole_unlearn.errors import InputError
 from recbole_unlearn.registry import get_model
-
-
-def properties_dir() -> Path:
-    """The plug-in's YAML defaults: package data once installed, the top-level ``properties/`` in a source tree."""
-    installed = Path(__file__).resolve().parent / "properties"
-    if installed.is_dir():
-        return installed
-    return Path(__file__).resolve().parent.parent / "properties"
 
 
 class Config(RecBoleConfig):
@@ -40,6 +34,10 @@ class Config(RecBoleConfig):
         config_dict: values that override the files.
         argv: ``--key=value`` arguments to parse as the command line; ``None`` reads ``sys.argv`` as RecBole does,
             pass ``[]`` to ignore the process's command line (tests, notebooks, library use).
+
+    Raises:
+        InputError: a given key that is a typo of an unlearning key (:func:`recbole_unlearn.config_keys.check_keys`),
+            and RecBole's own checks of key combinations, as one line.
     """
 
     def __init__(self, model=None, dataset=None, config_file_list=None, config_dict=None, argv=None):
@@ -50,18 +48,8 @@ class Config(RecBoleConfig):
             raise
         except ValueError as exc:  # RecBole's own checks of key combinations
             raise InputError(f"config: {str(exc).strip().splitlines()[0]}") from None
-        self._apply_request_defaults()
-
-    def _apply_request_defaults(self):
-        """The recipe ``unlearn_defaults[forget_type]`` (from properties/) for every key the user did not set.
-
-        So ``--forget_type=interaction --forget_ratio=0.05`` alone gets the best measured recipe for interaction
-        requests, and any key given explicitly (file, dict or command line) still wins.
-        """
-        recipe = (self.final_config_dict.get("unlearn_defaults") or {}).get(self.final_config_dict.get("forget_type"))
-        for key, value in (recipe or {}).items():
-            if key not in self.external_config_dict:
-                self.final_config_dict[key] = value
+        check_keys(self.external_config_dict)
+        self.final_config_dict.update(request_defaults(self, self.final_config_dict.get("forget_type")))
 
     def compatibility_settings(self):
         restore_numpy_aliases()
@@ -74,6 +62,11 @@ class Config(RecBoleConfig):
         if local_rank is not None:
             self.final_config_dict["local_rank"] = local_rank
             init_process_group(self)
+
+    def _merge_external_config_dict(self):
+        """RecBole's merge of files, dict and command line, with aliases renamed (``group_offset`` -> ``offset``)."""
+        super()._merge_external_config_dict()
+        self.external_config_dict = resolve_aliases(self.external_config_dict)
 
     def _load_cmd_line(self):
         saved_argv = sys.argv
@@ -108,3 +101,18 @@ def config_with(config, **overrides):
     new = copy.copy(config)
     new.final_config_dict = {**config.final_config_dict, **overrides}
     return new
+
+
+def request_defaults(config, kind, given=()) -> dict:
+    """The recipe ``unlearn_defaults[kind]`` (from properties/) for every key the user did not set.
+
+    So ``--forget_type=interaction --forget_ratio=0.05`` alone gets the best measured recipe for interaction
+    requests, and any key given explicitly (file, dict, command line, or ``given``) still wins.
+    """
+    recipe = (config["unlearn_defaults"] or {}).get(kind) or {}
+    return {key: value for key, value in recipe.items() if key not in config.external_config_dict and key not in given}
+
+
+def with_request_defaults(config, kind, given=()):
+    """:func:`config_with` the request type ``kind`` and its :func:`request_defaults` (keys in ``given`` kept)."""
+    return config_with(config, forget_type=kind, **request_defaults(config, kind, given))

@@ -6,20 +6,25 @@ setuptools) and unpickles its checkpoints, so it is never imported here. It only
 report from :mod:`recbole_unlearn.audit`, checkpoints and manifests from :mod:`~recbole_unlearn.unlearn.lineage`.
 """
 
+import copy
 import os
 import time
+from dataclasses import dataclass
 from logging import getLogger
 from pathlib import Path
 
+import numpy as np
 from recbole.utils import get_local_time, init_logger, init_seed, set_color
 
 from recbole_unlearn.atomic import unused_path
 from recbole_unlearn.audit.audit import Audit, add_gold_overlaps
-from recbole_unlearn.audit.report import build_report, comparison_table, write_report
+from recbole_unlearn.audit.report import build_report, comparison_table, summary_line, write_report
 from recbole_unlearn.checkpoint import check_compatible, load_checkpoint, restore_model
 from recbole_unlearn.config import Config, config_with
 from recbole_unlearn.data import create_dataset, data_preparation
 from recbole_unlearn.distributed import is_main_process
+from recbole_unlearn.model.serving import revoked_items as served_items
+from recbole_unlearn.model.serving import serve
 from recbole_unlearn.registry import build_model, build_trainer
 from recbole_unlearn.tables import format_table
 from recbole_unlearn.unlearn.lineage import replay, request_record, save_unlearned, write_manifest
@@ -30,16 +35,26 @@ from recbole_unlearn.unlearn.settings import UnlearnSettings
 from recbole_unlearn.unlearn.stream import plan_requests
 
 
-def load_data(model=None, dataset=None, config_file_list=None, config_dict=None, argv=None):
-    """Config and train / valid / test dataloaders."""
-    config = Config(model, dataset, config_file_list, config_dict, argv=argv)
+def load_config(model=None, dataset=None, config_file_list=None, config_dict=None, argv=None):
+    """The run's config (a request's model type checked before any data is read), seeded, with RecBole's logger."""
+    return prepared(Config(model, dataset, config_file_list, config_dict, argv=argv))
+
+
+def prepared(config):
+    """``config`` ready for a run: a request's model type checked before any data is read, seeds set, RecBole's
+    logger started."""
     if config["forget_type"]:
         check_unlearnable_type(config)
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
     getLogger().info(config)
-    dataset = create_dataset(config)
-    return config, data_preparation(config, dataset)
+    return config
+
+
+def load_data(model=None, dataset=None, config_file_list=None, config_dict=None, argv=None):
+    """Config and train / valid / test dataloaders."""
+    config = load_config(model, dataset, config_file_list, config_dict, argv)
+    return config, data_preparation(config, create_dataset(config))
 
 
 def load_run(model=None, dataset=None, config_file_list=None, config_dict=None, argv=None):
@@ -56,7 +71,12 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, argv=
     Returns a dict with ``config``, ``model``, ``trainer``, ``checkpoint`` (the saved file, or ``None``),
     ``best_valid_result`` and ``test_result`` (plus ``report`` when unlearning).
     """
-    config, loaders = load_data(model, dataset, config_file_list, config_dict, argv)
+    return run_config(load_config(model, dataset, config_file_list, config_dict, argv), saved)
+
+
+def run_config(config, saved=True):
+    """:func:`run` for a :func:`prepared` config."""
+    loaders = data_preparation(config, create_dataset(config))
     if config["forget_type"]:
         return run_unlearning(config, loaders)
     return train_and_evaluate(config, loaders, saved)
@@ -91,7 +111,8 @@ def run_unlearning(config, loaders):
 
     Everything the user gave is validated before any training: every request of the stream, the method names and
     settings, the starting checkpoint. A starting checkpoint's lineage is replayed on the loaded data first, so what it
-    forgot stays forgotten; a request already applied is skipped with a message and writes nothing.
+    forgot stays forgotten; a request already applied is skipped with a message and writes nothing. With ``dry_run``
+    the plan is printed (:func:`removal_lines`) and nothing is trained or written.
     Returns the last applied request's result (``model``, ``report``, ``report_file``, ``checkpoint``) and ``steps``,
     one entry per request.
     """
@@ -107,6 +128,10 @@ def run_unlearning(config, loaders):
         lineage = state.get("lineage", [])
     base = replay(lineage, *datasets)
     plan = plan_requests(config, base, lineage)
+    if config["dry_run"]:
+        lines = [line for planned in plan for line in removal_lines(planned)]
+        print("\n".join(["dry run: nothing trained or written", *lines]))
+        return {"config": config, "dry_run": lines, "steps": []}
     if state is not None:
         model, original_time, parent = restored_original(config, model, state, lineage, base[0])
     else:
@@ -125,8 +150,21 @@ def run_unlearning(config, loaders):
                                several=len(plan) > 1)
         model, parent, lineage = last["model"], last["checkpoint"], last["lineage"]
         steps.append({"request": planned.request.summary(), "index": planned.index, "checkpoint": parent,
-                      "report_file": last["report_file"]})
+                      "report_file": last["report_file"], "summary": last["summary"]})
     return {**last, "steps": steps}
+
+
+def removal_lines(planned) -> list:
+    """What a planned request removes, in a few lines (the dry run's output)."""
+    if planned.already_applied:
+        return [f"request {planned.request.source}: already applied as request #{planned.index}, nothing to remove"]
+    removed = planned.split.removed()
+    rows = ", ".join(f"{name} {n}" for name, n in removed["feature_rows"].items()) or "none"
+    return [
+        f"request #{planned.index} ({planned.request.type}, {planned.request.source}): {removed['users']} users, "
+        f"{removed['items']} items; interactions removed: train {removed['train']}, valid {removed['valid']}, "
+        f"test {removed['test']}; feature rows purged: {rows}"
+    ]
 
 
 def restored_original(config, model, state, lineage, retain_train):
@@ -151,19 +189,30 @@ def trained_original(config, model, loaders):
     return model, seconds, checkpoint
 
 
-def unlearn_request(config, settings, methods, model, planned, lineage, parent, full_train, original_time,
-                    several=False):
-    """One request: each method from ``model`` (left unchanged), golds if asked, the audit of every model; the first
-    method's model is saved with the lineage grown by this request, its manifest and the report."""
-    split, request, show = planned.split, planned.request, config["show_progress"]
-    getLogger().info(set_color(f"request #{planned.index}", "yellow") + f": {request.summary()}")
+@dataclass
+class Unlearned:
+    """What :func:`unlearn_and_audit` gives: the first method's model (served) and outcome, the audit table (one row
+    per model), the report (its ``checkpoint`` still ``None``) and the request's summary."""
+
+    model: object
+    outcome: object
+    table: dict
+    report: dict
+    request: dict
+
+
+def unlearn_and_audit(config, settings, methods, model, split, original_time, index=1, refresh=False) -> Unlearned:
+    """One request, nothing written: each method from ``model`` (left unchanged), golds if asked, every model audited
+    as served (the serving filter of ``split.revoked_items`` installed, :func:`~recbole_unlearn.model.serving.serve`).
+    """
+    show = config["show_progress"]
     audit = Audit(split, config["topk"])
-    table = {"original": {**audit.evaluate(model), "time_s": original_time}}
-    refresh = settings.refresh_due(planned.index)
+    original = served_as(model, split.revoked_items)
+    table = {"original": {**audit.evaluate(original), "time_s": original_time}}
     unlearned = {}
     for name in methods:
         result, outcome, seconds = timed_method(name, model, split, config, settings, refresh, show)
-        unlearned[name] = (result, outcome)
+        unlearned[name] = (serve(result, split.revoked_items), outcome)
         table[name] = {**audit.evaluate(result), "time_s": seconds}
         if outcome is not None:
             table[name].update(stopped_by=outcome.stopped_by, passes=outcome.passes, refreshed=refresh)
@@ -171,32 +220,54 @@ def unlearn_request(config, settings, methods, model, planned, lineage, parent, 
     for k in range(settings.gold_seeds if settings.gold else 0):
         start = time.perf_counter()
         name = "gold" if k == 0 else f"gold_seed{k + 1}"
-        golds[name], _ = retrain(model, split, config_with(config, seed=config["seed"] + k), show)
+        golds[name] = serve(retrain(model, split, config_with(config, seed=config["seed"] + k), show)[0],
+                            split.revoked_items)
         table[name] = {**audit.evaluate(golds[name]), "time_s": time.perf_counter() - start}
-    others = {"original": model, **{name: result for name, (result, _) in unlearned.items()}}
+    others = {"original": original, **{name: result for name, (result, _) in unlearned.items()}}
     noise_floor = add_gold_overlaps(audit, table, others, golds)
-
     primary = methods[0]
     primary_model, outcome = unlearned[primary]
-    stamp = f"{planned.index:03d}-{get_local_time()}"
-    checkpoint = unused_path(os.path.join(config["checkpoint_dir"], f"{config['model']}-unlearned-{primary}-{stamp}.pth"))
-    request_meta = {**request.summary(), "index": planned.index, "interactions": int(len(split.forget_train.inter_feat))}
+    request = {**split.request.summary(), "index": index, "interactions": int(len(split.forget_train.inter_feat))}
     stopping = {
         "rule": outcome.stopped_by if outcome else "early_stopping",
         "passes": outcome.passes if outcome else None,
         "log": outcome.log if outcome else [],
     }
-    report = build_report(config["model"], config["dataset"], primary, request_meta, table, stopping, checkpoint,
-                          noise_floor)
-    lineage = [*lineage, request_record(request, full_train, planned.index, request_meta["interactions"])]
+    report = build_report(config["model"], config["dataset"], primary, request, table, stopping, None, noise_floor)
+    return Unlearned(primary_model, outcome, table, report, request)
+
+
+def served_as(model, revoked_items):
+    """``model`` itself if it already filters exactly ``revoked_items``, else a served copy (the caller's model is
+    left as it is)."""
+    if np.array_equal(served_items(model), np.asarray(revoked_items, dtype=np.int64)):
+        return model
+    return serve(copy.deepcopy(model), revoked_items)
+
+
+def unlearn_request(config, settings, methods, model, planned, lineage, parent, full_train, original_time,
+                    several=False):
+    """One request of a run: :func:`unlearn_and_audit`, then the first method's model saved with the lineage grown
+    by this request, its manifest and the report; the summary line logged."""
+    split, request = planned.split, planned.request
+    getLogger().info(set_color(f"request #{planned.index}", "yellow") + f": {request.summary()}")
+    done = unlearn_and_audit(config, settings, methods, model, split, original_time, planned.index,
+                             refresh=settings.refresh_due(planned.index))
+    stamp = f"{planned.index:03d}-{get_local_time()}"
+    method = done.report["method"]
+    name = f"{config['model']}-unlearned-{request.type}-{method}-{stamp}.pth"
+    checkpoint = unused_path(os.path.join(config["checkpoint_dir"], name))
+    report = {**done.report, "checkpoint": checkpoint}
+    lineage = [*lineage, request_record(request, full_train, planned.index, done.request["interactions"])]
     report_file = report_path(config, request.type, stamp, planned.index if several else None)
     if is_main_process(config):  # the one process of a multi-process run that writes files
-        save_unlearned(checkpoint, primary_model, config, full_train, split, lineage, parent, primary, request_meta,
-                       table[primary])
+        save_unlearned(checkpoint, done.model, config, full_train, split, lineage, parent, method, done.request,
+                       done.table[method])
         write_report(report, report_file)
-    getLogger().info(set_color("unlearning audit", "yellow") + "\n" + comparison_table(table) + f"\nreport: {report_file}")
-    return {"config": config, "model": primary_model, "report": report, "report_file": report_file,
-            "checkpoint": checkpoint, "lineage": lineage}
+    summary = summary_line(report, report_file)
+    getLogger().info(set_color("unlearning audit", "yellow") + "\n" + comparison_table(done.table) + "\n" + summary)
+    return {"config": config, "model": done.model, "report": report, "report_file": report_file,
+            "checkpoint": checkpoint, "lineage": lineage, "summary": summary}
 
 
 def timed_method(name, model, split, config, settings, refresh, show_progress):

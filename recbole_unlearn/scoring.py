@@ -1,6 +1,8 @@
 """Model scores through the RecBole contract only: ``predict`` for pairs, ``full_sort_predict`` for all items.
 
 Neutral ground for whoever needs scores: unlearning steps on them, the audit judges them, serving ranks by them.
+Scores are those the model serves (revoked items at :math:`-\\infty` when a serving filter is installed,
+:mod:`recbole_unlearn.model.serving`); ``raw=True`` asks for the scores before that filter.
 """
 
 import numpy as np
@@ -8,30 +10,34 @@ import torch
 from recbole.data.interaction import Interaction
 from scipy.stats import rankdata
 
+from recbole_unlearn.model.serving import scorers
+
 
 def pair_interaction(model, users, items):
     """An ``Interaction`` of aligned user and item ids on the model's device."""
     return Interaction({model.USER_ID: torch.as_tensor(users), model.ITEM_ID: torch.as_tensor(items)}).to(model.device)
 
 
-def pair_scores(model, users, items, batch_size=65536) -> torch.Tensor:
+def pair_scores(model, users, items, batch_size=65536, raw=False) -> torch.Tensor:
     """:math:`s(u_k, i_k)` for aligned id arrays, without gradients, in eval mode, on the CPU."""
     model.eval()
+    predict, _ = scorers(model, raw)
     users, items = torch.as_tensor(users, dtype=torch.long), torch.as_tensor(items, dtype=torch.long)
     out = []
     with torch.no_grad():
         for start in range(0, len(users), batch_size):
             sl = slice(start, start + batch_size)
-            out.append(model.predict(pair_interaction(model, users[sl], items[sl])).float().cpu())
+            out.append(predict(pair_interaction(model, users[sl], items[sl])).float().cpu())
     return torch.cat(out) if out else torch.zeros(0)
 
 
-def full_scores(model, users) -> torch.Tensor:
+def full_scores(model, users, raw=False) -> torch.Tensor:
     """Scores of every item for each user in ``users``: shape ``(len(users), n_items)``; padding item 0 is -inf."""
     model.eval()
+    _, full_sort_predict = scorers(model, raw)
     users = torch.as_tensor(users, dtype=torch.long)
     with torch.no_grad():
-        scores = model.full_sort_predict(Interaction({model.USER_ID: users}).to(model.device))
+        scores = full_sort_predict(Interaction({model.USER_ID: users}).to(model.device))
     scores = scores.view(len(users), -1).float().cpu()
     scores[:, 0] = -torch.inf
     return scores
@@ -47,23 +53,25 @@ def pair_mask(rows_users, users, items, n_items):
     return mask
 
 
-def candidate_scores(model, users, history):
+def candidate_scores(model, users, history, raw=False):
     """Scores of every item for ``users``, their ``history`` pairs and the padding item at :math:`-\\infty`."""
-    scores = full_scores(model, users)
+    scores = full_scores(model, users, raw)
     scores[pair_mask(users, *history, scores.size(1))] = -torch.inf
     return scores
 
 
-def top_k(model, users, history, k, banned_items=None, batch_users=512):
-    """Top-``k`` items per user, history pairs excluded, ``banned_items`` (serving filter) excluded if given."""
-    out = []
+def top_k(model, users, history, k, batch_users=512, raw=False, with_scores=False):
+    """Top-``k`` items per user (``(len(users), k)`` ids, best first), history pairs excluded; with ``with_scores``,
+    ``(scores, ids)``."""
+    ids, values = [], []
     for start in range(0, len(users), batch_users):
         batch = users[start : start + batch_users]
-        scores = candidate_scores(model, batch, history)
-        if banned_items is not None and len(banned_items):
-            scores[:, torch.as_tensor(banned_items)] = -torch.inf
-        out.append(scores.topk(k, dim=1).indices)
-    return torch.cat(out) if out else torch.zeros(0, k, dtype=torch.long)
+        top = candidate_scores(model, batch, history, raw).topk(k, dim=1)
+        ids.append(top.indices)
+        values.append(top.values)
+    if not ids:
+        ids, values = [torch.zeros(0, k, dtype=torch.long)], [torch.zeros(0, k)]
+    return (torch.cat(values), torch.cat(ids)) if with_scores else torch.cat(ids)
 
 
 def auc(positive_scores, negative_scores) -> float:

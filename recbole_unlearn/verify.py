@@ -2,7 +2,8 @@
 
     python run_recbole_unlearn.py verify CHECKPOINT [--key=value ...]
 
-Model and dataset come from the manifest unless given; other keys (``data_path``, ...) as for the run that wrote it.
+Model and dataset come from the manifest unless given; the other keys the run that wrote it was given (``data_path``,
+...) are replayed from the checkpoint unless given again.
 Four checks, the first failure ends in one line naming the file at fault:
 
 1. chain: each checkpoint from this one back to the root hashes to the sha256 its manifest, and its child's manifest,
@@ -10,11 +11,14 @@ Four checks, the first failure ends in one line naming the file at fault:
 2. lineage: the checkpoint's request records are the manifest's and still hash to their recorded sha256;
 3. data: replaying the lineage on the data as loaded now gives exactly the retained training pairs recorded when the
    checkpoint was written, and none of them is a forgotten interaction;
-4. audit: the model, rebound to that retain set, scores the last request's audit metrics as recorded.
+4. audit: the model, rebound to that retain set and served with its filter, scores the last request's audit metrics
+   as recorded.
 """
 
 import math
 from pathlib import Path
+
+import yaml
 
 from recbole_unlearn.atomic import file_sha256
 from recbole_unlearn.audit.audit import Audit
@@ -22,6 +26,8 @@ from recbole_unlearn.checkpoint import check_compatible, load_checkpoint, restor
 from recbole_unlearn.data.request import forget_mask
 from recbole_unlearn.data.split import split_datasets
 from recbole_unlearn.errors import InputError
+from recbole_unlearn.loading import replayed_config
+from recbole_unlearn.model.serving import serve
 from recbole_unlearn.quick_start import load_data
 from recbole_unlearn.registry import build_model
 from recbole_unlearn.unlearn.lineage import (
@@ -74,8 +80,12 @@ def verify_checkpoint(checkpoint, model=None, dataset=None, config_file_list=Non
     if [r["sha256"] for r in lineage] != [r["sha256"] for r in manifest["requests"]]:
         raise InputError(f"checkpoint {checkpoint}: its lineage differs from the requests its manifest lists")
 
-    config, loaders = load_data(model or manifest["model"], dataset or manifest["dataset"], config_file_list, config_dict,
-                                argv if argv is not None else [])
+    # the keys the checkpoint was written with, unless given again (in a file, the dict or the command line)
+    in_files = {key for path in config_file_list or [] if Path(path).is_file()
+                for key in (yaml.safe_load(Path(path).read_text()) or {})}
+    replayed = {k: v for k, v in replayed_config(state["meta"]).items() if k not in in_files}
+    config, loaders = load_data(model or manifest["model"], dataset or manifest["dataset"], config_file_list,
+                                {**replayed, **(config_dict or {})}, argv if argv is not None else [])
     datasets = [loader._dataset for loader in loaders]
     check_compatible(state, checkpoint, config["model"], datasets[0])
     requests = [request_from_record(record, datasets[0]) for record in lineage]
@@ -97,7 +107,8 @@ def verify_checkpoint(checkpoint, model=None, dataset=None, config_file_list=Non
     audit = {}
     if split is not None:
         net = restore_model(build_model(config, datasets[0]), state)
-        audit = Audit(split, config["topk"]).evaluate(rebind_model(net, config, retain_train))
+        served = serve(rebind_model(net, config, retain_train), split.revoked_items)
+        audit = Audit(split, config["topk"]).evaluate(served)
         for key, recorded in (manifest["audit"] or {}).items():
             now = audit.get(key)
             if not (isinstance(recorded, float) and isinstance(now, float)) or (math.isnan(now) and math.isnan(recorded)):

@@ -131,6 +131,10 @@ CASES = {
                                       "a sequential recommender; only general (user-item) recommenders can be unlearned"),
     "RecBole's own config checks": (None, ["--model=GRU4Rec"], "config: train_neg_sample_args"),
     "unknown model": (None, ["--model=LightGNC"], "unknown model 'LightGNC'"),
+    "typo in an unlearning key": (None, ["--forget_tpye=user", "--forget_ratio=0.1"],
+                                  "unknown config key 'forget_tpye'; did you mean 'forget_type'?"),
+    "key close to one of this package's": (lambda f, w: w[1], ["--checkpont={}", *USER_REQUEST],
+                                           "unknown config key 'checkpont'; did you mean 'checkpoint'?"),
     "verify: checkpoint modified after it was written": (_tampered_copy, ["verify", "{}"],
                                                           "sha256 differs from its manifest's"),
 }

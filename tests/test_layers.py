@@ -12,9 +12,9 @@ LAYERS = [
     ("base", ["errors", "atomic", "compat", "tables"]),
     ("data", ["data", "distributed"]),
     ("models", ["model", "scoring"]),
-    ("core", ["checkpoint", "trainer", "registry", "config"]),
+    ("core", ["checkpoint", "trainer", "registry", "config", "config_keys"]),
     ("judge/act", ["audit", "unlearn"]),
-    ("face", ["quick_start", "launch", "verify", "cli", "text_features", "__main__", ""]),
+    ("face", ["quick_start", "loading", "recommend", "api", "launch", "verify", "cli", "text_features", "__main__", ""]),
 ]
 SIBLINGS_APART = {"audit", "unlearn"}  # one layer, but neither imports the other
 

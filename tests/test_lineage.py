@@ -214,7 +214,7 @@ def test_command_line_stream_and_verify(root, tmp_path, capsys):
     argv = [*common, "--show_progress=False", f"--checkpoint_dir={cfg['checkpoint_dir']}", f"--checkpoint={checkpoint}",
             "--forget_type=user", "--unlearn_method=reset", "--forget_file", a, b]
     assert main(argv) == 0
-    unlearned = sorted(Path(cfg["checkpoint_dir"]).glob("LightGCN-unlearned-reset-002-*.pth"))
+    unlearned = sorted(Path(cfg["checkpoint_dir"]).glob("LightGCN-unlearned-user-reset-002-*.pth"))
     assert len(unlearned) == 1
     capsys.readouterr()
     assert main(["verify", str(unlearned[0]), *common]) == 0

@@ -1,15 +1,17 @@
 """The audit: how close an unlearned model is to gold, on numbers that can be checked.
 
-For each model (original, unlearned, gold):
+For each model (original, unlearned, gold), as it is served (with the serving filter of the split's revoked items
+installed, :func:`recbole_unlearn.model.serving.serve`):
 
 - ``retain_recall@K`` / ``retain_ndcg@K``: retained test interactions as targets, retained train + valid history
-  masked, revoked items filtered as in serving;
+  masked, on the served scores;
 - ``forget_recall@20`` / ``forget_ndcg@20``: the forgotten *training* interactions as targets on raw scores (all
   items ranked, only retained history masked, no serving filter): how much of the forgotten data the model still
   reproduces (gold's value is the target);
-- ``mia_auc``: membership inference, forgotten training interactions vs the same users' *test* interactions;
-- item requests: ``revoked_in_top20`` (share of users with a revoked item in their top-20) before and after the
-  serving filter (must be 0 after);
+- ``mia_auc``: membership inference on raw scores, forgotten training interactions vs the same users' *test*
+  interactions;
+- item requests: ``revoked_in_top20`` (share of users with a revoked item in their top-20) on the raw scores
+  (``before_filter``) and as served (``after_filter``: 0 unless the model is served without its filter);
 - ``overlap_with_gold``: mean share of top-20 items in common with gold, for users whose data was not forgotten.
 """
 
@@ -40,21 +42,21 @@ class Audit:
         retain = ranking_metrics(model, self.retain_targets, self.history, self.topk)
         result = {f"retain_{k}": v for k, v in retain.items()}
         if self.split.request.type != "modality":
-            forget = ranking_metrics(model, self.forget_targets, self.history, (20,))
+            forget = ranking_metrics(model, self.forget_targets, self.history, (20,), raw=True)
             result.update({f"forget_{k}": v for k, v in forget.items()})
             result["mia_auc"] = membership_auc(model, self.forget_targets, self.test_heldout)
         else:
             result.update({"forget_recall@20": None, "forget_ndcg@20": None, "mia_auc": None})
         if len(self.revoked):
             users = np.unique(self.retain_targets[0])
-            for when, banned in (("before_filter", None), ("after_filter", self.revoked)):
-                top = top_k(model, users, self.history, 20, banned_items=banned).numpy()
+            for when, raw in (("before_filter", True), ("after_filter", False)):
+                top = top_k(model, users, self.history, 20, raw=raw).numpy()
                 result[f"revoked_in_top20_{when}"] = float(np.isin(top, self.revoked).any(axis=1).mean())
         return result
 
     def top20(self, model):
         """Served top-20 lists of the users whose data stays, for agreement between models."""
-        return top_k(model, self.overlap_users, self.history, 20, banned_items=self.revoked if len(self.revoked) else None)
+        return top_k(model, self.overlap_users, self.history, 20)
 
 
 def top_overlap(top_a, top_b) -> float:

@@ -15,6 +15,7 @@ from recbole_unlearn.scoring import auc, pair_scores
 
 
 def membership_auc(model, members, heldout) -> float:
-    """AUC separating ``members`` from the same users' pairs in ``heldout``, by the model's scores."""
+    """AUC separating ``members`` from the same users' pairs in ``heldout``, by the model's scores before any serving
+    filter (what the model itself still holds)."""
     nonmembers = same_user_pairs(members, heldout)
-    return auc(pair_scores(model, *members), pair_scores(model, *nonmembers))
+    return auc(pair_scores(model, *members, raw=True), pair_scores(model, *nonmembers, raw=True))

@@ -17,8 +17,9 @@ import torch
 from recbole_unlearn.scoring import pair_mask, top_k
 
 
-def ranking_metrics(model, targets, history, ks=(10, 20), batch_users=512) -> dict:
-    """Recall@K and NDCG@K of ``model`` for target pairs ``(users, items)``, history pairs masked."""
+def ranking_metrics(model, targets, history, ks=(10, 20), batch_users=512, raw=False) -> dict:
+    """Recall@K and NDCG@K of ``model`` for target pairs ``(users, items)``, history pairs masked; on the served
+    scores, or with ``raw`` on the scores before the serving filter."""
     t_users, t_items = targets
     users = np.unique(t_users)
     if len(users) == 0:
@@ -29,7 +30,7 @@ def ranking_metrics(model, targets, history, ks=(10, 20), batch_users=512) -> di
     ndcg = {k: [] for k in ks}
     for start in range(0, len(users), batch_users):
         batch = users[start : start + batch_users]
-        top = top_k(model, batch, history, k_max, batch_users=batch_users)
+        top = top_k(model, batch, history, k_max, batch_users=batch_users, raw=raw)
         target_mask = pair_mask(batch, t_users, t_items, model.n_items)
         hits = target_mask.gather(1, top).double()
         n_targets = target_mask.sum(1).double()

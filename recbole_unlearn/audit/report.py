@@ -10,19 +10,57 @@ import json
 from recbole_unlearn.atomic import atomic_write
 from recbole_unlearn.tables import format_table
 
-TABLE_COLUMNS = [
-    ("retain_recall@20", "retain R@20"),
-    ("retain_ndcg@20", "retain N@20"),
-    ("forget_recall@20", "forget R@20"),
-    ("mia_auc", "MIA AUC"),
-    ("overlap_with_gold", "top-20 overlap w/ gold"),
-    ("time_s", "time (s)"),
-]
+TRAINED_ROWS = ("original", "gold")  # rows whose time is training (gold, gold_seed2, ... start with "gold")
 
 
-def comparison_table(results: dict) -> str:
-    """Markdown table, one row per model (original, each method, gold...)."""
-    return format_table(results, TABLE_COLUMNS, first="model")
+def comparison_table(table: dict) -> str:
+    """Markdown table, one row per model (original, each method, gold...), columns aligned.
+
+    Training time (original, golds) and unlearning time (methods) have columns of their own; ``% of gold`` is the
+    retain Recall@20 against gold's (with a gold); ``revoked in top-20`` shows for item requests (as served).
+    """
+    gold = table.get("gold")
+    columns = [("retain_recall@20", "retain R@20")]
+    if gold:
+        columns.append(("retain_pct_of_gold", "% of gold"))
+    columns += [
+        ("retain_ndcg@20", "retain N@20"),
+        ("forget_recall@20", "forget R@20"),
+        ("mia_auc", "MIA AUC"),
+        ("overlap_with_gold", "top-20 overlap w/ gold"),
+    ]
+    if any("revoked_in_top20_after_filter" in row for row in table.values()):
+        columns += [("revoked_in_top20_before_filter", "revoked in top-20 (raw)"),
+                    ("revoked_in_top20_after_filter", "revoked in top-20 (served)")]
+    columns += [("training_s", "training (s)"), ("unlearning_s", "unlearning (s)")]
+    rows = {}
+    for name, row in table.items():
+        trained = name.startswith(TRAINED_ROWS)
+        rows[name] = {**row, ("training_s" if trained else "unlearning_s"): row.get("time_s")}
+        if gold and row.get("retain_recall@20") is not None and gold["retain_recall@20"]:
+            rows[name]["retain_pct_of_gold"] = f"{100 * row['retain_recall@20'] / gold['retain_recall@20']:.1f}%"
+    return format_table(rows, columns, first="model")
+
+
+def summary_line(report: dict, report_file=None) -> str:
+    """One line saying what was forgotten, how and how fast, and where the files went, e.g. ``forgot 47 users (4,647
+    training interactions) with reset in 0.02 s; checkpoint saved/...; report saved/...``."""
+    request, unlearned = report["request"], report["results"]["unlearned"]
+    what = {
+        "user": f"{request['users']:,} users",
+        "interaction": f"{request['interactions']:,} interactions of {request['users']:,} users",
+        "item": f"{request['items']:,} items",
+        "modality": f"modality {request.get('modality')} of {request['items']:,} items",
+    }[request["type"]]
+    removed = f" ({request['interactions']:,} training interactions)" if request["type"] in ("user", "item") else ""
+    line = f"forgot {what}{removed} with {report['method']} in {unlearned['time_s']:.2f} s"
+    if report.get("speedup_vs_gold"):
+        line += f" ({report['speedup_vs_gold']:.0f}x faster than gold)"
+    if report.get("checkpoint"):
+        line += f"; checkpoint {report['checkpoint']}"
+    if report_file:
+        line += f"; report {report_file}"
+    return line
 
 
 def build_report(model, dataset, method, request, table, stopping, checkpoint, noise_floor=None) -> dict:
@@ -59,7 +97,7 @@ def markdown_summary(report: dict) -> str:
         "",
         f"Request: {req['type']} ({req['users']} users, {req['items']} items, {req['interactions']} training "
         f"interactions; {req['source']}; sha256 {req['sha256'][:16]}...).",
-        f"Method: {report['method']}; stopped by `{report['stopping']['rule']}` after pass {report['stopping']['passes']}.",
+        f"Method: {report['method']}; {stopping_words(report['stopping'])}.",
         "",
         comparison_table(report["table"]),
         "",
@@ -69,6 +107,15 @@ def markdown_summary(report: dict) -> str:
     if report.get("gold_noise_floor_overlap") is not None:
         lines.append(f"Top-20 overlap of two golds (different seeds): {report['gold_noise_floor_overlap']:.4f}.")
     return "\n".join(lines) + "\n"
+
+
+def stopping_words(stopping) -> str:
+    """How the primary method ended, in words."""
+    if stopping["rule"] == "early_stopping":
+        return "retrained from scratch to early stopping"
+    if not stopping["passes"]:
+        return "no gradient passes"
+    return f"stopped by `{stopping['rule']}` after pass {stopping['passes']}"
 
 
 def tradeoff_plot(results: dict, path, title):

@@ -111,12 +111,22 @@ def read_request_csv(path, kind, dataset, default_modality=None) -> ForgetReques
     ``forget_file PATH``): a header naming the columns ``kind`` needs, then one row per user, item or pair.
 
     Refuses, in one line: whatever :func:`~recbole_unlearn.data.readers.read_table` refuses (missing file, empty file,
-    a column named twice, a row with the wrong number of fields, ...), a missing column, no rows, unknown tokens, and
-    a modality request that does not name exactly one modality. Repeated rows are dropped with a warning.
+    a column named twice, a row with the wrong number of fields, ...) and whatever :func:`request_from_table`
+    refuses.
+    """
+    table = read_table(path, source=f"forget_file {path}")
+    return request_from_table(table, kind, dataset, default_modality, str(path))
+
+
+def request_from_table(table, kind, dataset, default_modality=None, source="") -> ForgetRequest:
+    """The request a table of raw tokens describes (a :class:`~recbole_unlearn.data.readers.Table`: a CSV as read,
+    or a DataFrame's columns and rows).
+
+    Refuses, in one line naming ``table.source``: a missing column, no rows, unknown tokens, and a modality request
+    that does not name exactly one modality. Repeated rows are dropped with a warning.
     """
     uid, iid = dataset.uid_field, dataset.iid_field
     needed = {"user": [uid], "interaction": [uid, iid], "item": [iid], "modality": [iid]}[kind]
-    table = read_table(path, source=f"forget_file {path}")
     header = list(table.header)
     missing = [c for c in needed if c not in header]
     if missing:
@@ -129,8 +139,8 @@ def read_request_csv(path, kind, dataset, default_modality=None) -> ForgetReques
     unique_rows = list(dict.fromkeys(tuple(row[header.index(c)] for c in keys) for row in table.rows))
     if len(unique_rows) < len(table.rows):
         getLogger().warning(f"{table.source}: dropped {len(table.rows) - len(unique_rows)} duplicate rows")
-    users = _to_ids(dataset, uid, [r[needed.index(uid)] for r in unique_rows], path) if uid in needed else None
-    items = _to_ids(dataset, iid, [r[needed.index(iid)] for r in unique_rows], path) if iid in needed else None
+    users = _to_ids(dataset, uid, [r[needed.index(uid)] for r in unique_rows], table.source) if uid in needed else None
+    items = _to_ids(dataset, iid, [r[needed.index(iid)] for r in unique_rows], table.source) if iid in needed else None
     modality = None
     if kind == "modality":
         modalities = sorted({r[-1] for r in unique_rows}) if "modality" in header else [default_modality]
@@ -141,22 +151,37 @@ def read_request_csv(path, kind, dataset, default_modality=None) -> ForgetReques
             )
         modality = modalities[0]
     if kind == "interaction":
-        return ForgetRequest(kind, users, items, source=str(path))
+        return ForgetRequest(kind, users, items, source=source)
     return ForgetRequest(
         kind,
         np.unique(users) if users is not None else np.zeros(0, np.int64),
         np.unique(items) if items is not None else np.zeros(0, np.int64),
         modality,
-        str(path),
+        source,
     )
 
 
-def _to_ids(dataset, field_name, tokens, path) -> np.ndarray:
+def request_type_of(header, dataset) -> str:
+    """The request type a table's columns describe: ``user_id`` alone (the dataset's field names) is a user
+    request, with ``item_id`` an interaction request, ``item_id`` alone an item request, with ``modality`` a
+    modality request."""
+    columns = set(header)
+    uid, iid = dataset.uid_field, dataset.iid_field
+    if iid in columns and "modality" in columns:
+        return "modality"
+    if uid in columns:
+        return "interaction" if iid in columns else "user"
+    if iid in columns:
+        return "item"
+    raise InputError(f"request columns {', '.join(header)}: name {uid}, {iid} or both (or set forget_type)")
+
+
+def _to_ids(dataset, field_name, tokens, source) -> np.ndarray:
     token_to_id = dataset.field2token_id[field_name]
     unknown = [t for t in dict.fromkeys(tokens) if t not in token_to_id]
     if unknown:
         shown = ", ".join(unknown[:5]) + (f" (+{len(unknown) - 5} more)" if len(unknown) > 5 else "")
-        raise InputError(f"forget_file {path}: unknown {field_name} tokens: {shown}")
+        raise InputError(f"{source}: unknown {field_name} tokens: {shown}")
     return np.array([token_to_id[t] for t in tokens], dtype=np.int64)
 
 

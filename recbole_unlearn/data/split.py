@@ -40,6 +40,25 @@ class ForgetSplit:
         gold-free rules compare forgotten scores with (the audit keeps the test side for itself)."""
         return concat_pairs(self.retain_valid, self.forget_valid)
 
+    def removed(self) -> dict:
+        """What the request removes: ``users`` and ``items`` it names, the ``train`` / ``valid`` / ``test``
+        interactions it takes out, and ``feature_rows`` (``{modality: rows purged}``, rows that had features)."""
+        request = self.request
+        rows = {}
+        if request.type in ("item", "modality"):
+            features = getattr(self.forget_train, "modality_features", None) or {}
+            names = list(features) if request.type == "item" else [request.modality]
+            items = torch.as_tensor(request.items, dtype=torch.long)
+            rows = {name: int((features[name][items] != 0).any(dim=1).sum()) for name in names if name in features}
+        return {
+            "users": int(len(np.unique(request.users))),
+            "items": int(len(np.unique(request.items))),
+            "train": int(len(self.forget_train.inter_feat)),
+            "valid": int(len(self.forget_valid.inter_feat)),
+            "test": int(len(self.forget_test.inter_feat)),
+            "feature_rows": rows,
+        }
+
     @property
     def touched_users(self) -> np.ndarray:
         return np.unique(self.forget_train.inter_feat[self.forget_train.uid_field].numpy())

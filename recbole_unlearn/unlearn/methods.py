@@ -33,6 +33,7 @@ from recbole_unlearn.atomic import unused_path
 from recbole_unlearn.data.pairs import pairs
 from recbole_unlearn.data.preparation import dataloaders
 from recbole_unlearn.errors import InputError
+from recbole_unlearn.model.serving import base_class, unserve
 from recbole_unlearn.registry import build_trainer
 from recbole_unlearn.scoring import pair_interaction
 from recbole_unlearn.unlearn.losses import bpr
@@ -44,8 +45,9 @@ from recbole_unlearn.unlearn.trainer import UnlearningTrainer, UnlearnOutcome
 
 
 def rebound_copy(model, config, split):
-    """A copy of ``model`` with every data-derived structure rebuilt from ``split.retain_train``."""
-    return rebind_model(copy.deepcopy(model), config, split.retain_train)
+    """A copy of ``model``, without serving filter (steps and resets work on raw scores), with every data-derived
+    structure rebuilt from ``split.retain_train``."""
+    return rebind_model(unserve(copy.deepcopy(model)), config, split.retain_train)
 
 
 def gradient_method(**overrides):
@@ -84,7 +86,7 @@ def retrain(model, split, config, show_progress=False):
     seed = config["seed"]
     init_seed(seed, config["reproducibility"])
     train, valid, _ = dataloaders(config, [split.retain_train, split.retain_valid, split.retain_test])
-    gold = type(model)(config, split.retain_train).to(config["device"])
+    gold = base_class(model)(config, split.retain_train).to(config["device"])
     trainer = build_trainer(config, gold)
     trainer.saved_model_file = unused_path(
         os.path.join(config["checkpoint_dir"], f"{config['model']}-gold-seed{seed}-{get_local_time()}.pth")
