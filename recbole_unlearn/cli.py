@@ -34,8 +34,15 @@ EPILOG = "subcommands:\n" + "\n".join(f"  {name:<10} {what}" for name, what in S
 )
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser whose errors are one line (an :class:`InputError`), as for any other bad input."""
+
+    def error(self, message):
+        raise InputError(f"{self.prog}: {message}")
+
+
 def run_parser():
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="run_recbole_unlearn.py", description="Train, evaluate, unlearn and audit a RecBole model.",
         usage="%(prog)s [--model M] [--dataset D] [--config_files FILES] [--key=value ...] | %(prog)s SUBCOMMAND ...",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -48,7 +55,7 @@ def run_parser():
 
 
 def serving_parser(name):
-    parser = argparse.ArgumentParser(prog=f"run_recbole_unlearn.py {name}", description=SUBCOMMANDS[name],
+    parser = ArgumentParser(prog=f"run_recbole_unlearn.py {name}", description=SUBCOMMANDS[name],
                                      epilog="other --key=value arguments set config keys for loading (e.g. data_path)")
     parser.add_argument("checkpoint", help="a checkpoint written by this package")
     if name == "recommend":
@@ -133,7 +140,8 @@ def serve_command(command, argv):
     if command == "revoked":
         recommend.write_output(recommend.revoked_text(recommend.revoked(args.checkpoint)), args.output)
         return 0
-    rows = recommend.recommend(args.checkpoint, args.users, args.users_file, args.k, **config_overrides(rest))
+    overrides = {"state": "WARNING", **config_overrides(rest)}  # the recommendations, not the run's log
+    rows = recommend.recommend(args.checkpoint, args.users, args.users_file, args.k, **overrides)
     fmt = "json" if args.output and Path(args.output).suffix.lower() == ".json" else "csv"
     recommend.write_output(recommend.recommendations_text(rows, fmt), args.output)
     return 0

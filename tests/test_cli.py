@@ -1,5 +1,6 @@
 """The command line and the package's import-time promises, run as a user would, in fresh interpreters."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -70,6 +71,12 @@ def test_cli_unlearning_cycle_prints_audit_and_writes_report(tmp_path, tiny_data
     combined = out.stdout + out.stderr
     rows = [line.split("|")[1].strip() for line in combined.splitlines() if line.startswith("| ")]
     assert {"original", "reverse_bpr", "reset"} <= set(rows) and "forget R@20" in combined
+    header = next(line for line in combined.splitlines() if line.startswith("| model"))
+    assert "training (s)" in header and "unlearning (s)" in header
+    assert len({len(line) for line in combined.splitlines() if line.startswith("| ")}) == 1  # aligned
+    last = out.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(r"forgot 12 users \(\d+ training interactions\) with reverse_bpr in \d+\.\d\d s; "
+                        r"checkpoint .*LightGCN-unlearned-user-reverse_bpr-001-.*\.pth; report out/r\.json", last), last
     assert (tmp_path / "out" / "r.json").exists() and (tmp_path / "out" / "r.png").exists()
 
 
