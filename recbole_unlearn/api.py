@@ -11,6 +11,7 @@ import os
 
 import pandas as pd
 
+from recbole_unlearn.audit.attacker import LearnedAttacker
 from recbole_unlearn.audit.audit import Audit
 from recbole_unlearn.audit.report import write_report
 from recbole_unlearn.checkpoint import load_checkpoint
@@ -87,9 +88,10 @@ def unlearn(model_or_checkpoint, request, config_dict=None, config=None, save_to
     return done.model, report
 
 
-def audit(model, split, topk=(10, 20)) -> dict:
-    """The audit row of ``model`` (as served) on a :class:`~recbole_unlearn.data.split.ForgetSplit`."""
-    return Audit(split, topk).evaluate(model)
+def audit(model, split, topk=(10, 20), attacker=LearnedAttacker()) -> dict:
+    """The audit row of ``model`` (as served) on a :class:`~recbole_unlearn.data.split.ForgetSplit`, with the learned
+    attacker (``attacker=None``: the threshold attack alone)."""
+    return Audit(split, topk, attacker).evaluate(model)
 
 
 def to_request(request, kind, dataset, config, source=None) -> ForgetRequest:

@@ -17,6 +17,7 @@ import numpy as np
 from recbole.utils import get_local_time, init_logger, init_seed, set_color
 
 from recbole_unlearn.atomic import unused_path
+from recbole_unlearn.audit.attacker import LearnedAttacker
 from recbole_unlearn.audit.audit import Audit, add_gold_overlaps
 from recbole_unlearn.audit.report import build_report, comparison_table, summary_line, write_report
 from recbole_unlearn.checkpoint import check_compatible, load_checkpoint, restore_model
@@ -118,6 +119,7 @@ def run_unlearning(config, loaders):
     """
     settings = UnlearnSettings.from_config(config)
     methods = method_names(config)
+    LearnedAttacker.from_config(config)  # its keys checked before any training
     datasets = [loader._dataset for loader in loaders]
     model = build_model(config, datasets[0])
     check_unlearnable(model)
@@ -206,7 +208,7 @@ def unlearn_and_audit(config, settings, methods, model, split, original_time, in
     as served (the serving filter of ``split.revoked_items`` installed, :func:`~recbole_unlearn.model.serving.serve`).
     """
     show = config["show_progress"]
-    audit = Audit(split, config["topk"])
+    audit = Audit(split, config["topk"], LearnedAttacker.from_config(config))
     original = served_as(model, split.revoked_items)
     table = {"original": {**audit.evaluate(original), "time_s": original_time}}
     unlearned = {}

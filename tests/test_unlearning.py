@@ -27,7 +27,14 @@ def test_each_request_type_end_to_end_writes_report_checkpoint_and_forgets(kind,
     assert {"model", "dataset", "method", "request", "results", "speedup_vs_gold"} <= set(report)
     assert {"type", "users", "items", "interactions", "sha256"} <= set(report["request"])
     for name in ("original", "unlearned", "gold"):
-        assert {"retain_recall@20", "retain_ndcg@20", "forget_recall@20", "mia_auc", "time_s"} <= set(report["results"][name])
+        row = report["results"][name]
+        assert {"retain_recall@20", "retain_ndcg@20", "forget_recall@20", "mia_auc", "time_s"} <= set(row)
+        low, high = row["mia_learned_ci"]
+        assert low <= row["mia_learned_auc"] <= high
+        assert set(row["mia_groups"]) == {"active_users", "inactive_users", "head_items", "tail_items"}
+        groups = row["mia_groups"]
+        users_side = groups["active_users"]["pairs"] + groups["inactive_users"]["pairs"]
+        assert users_side == groups["head_items"]["pairs"] + groups["tail_items"]["pairs"] > 0
     assert report["request"]["type"] == kind and report["request"]["interactions"] > 0
     original, unlearned, gold = (report["results"][name] for name in ("original", "unlearned", "gold"))
     # it forgot: the forgotten interactions are reproduced and told apart less than by the original model

@@ -10,6 +10,8 @@ installed, :func:`recbole_unlearn.model.serving.serve`):
   reproduces (gold's value is the target);
 - ``mia_auc``: membership inference on raw scores, forgotten training interactions vs the same users' *test*
   interactions;
+- ``mia_learned_auc`` / ``mia_learned_ci`` / ``mia_groups``: the learned attacker on the same pairs, and both attacks
+  per group of users and items (:mod:`~recbole_unlearn.audit.attacker`), when the audit is given one;
 - item requests: ``revoked_in_top20`` (share of users with a revoked item in their top-20) on the raw scores
   (``before_filter``) and as served (``after_filter``: 0 unless the model is served without its filter);
 - ``overlap_with_gold``: mean share of top-20 items in common with gold, for users whose data was not forgotten.
@@ -17,18 +19,24 @@ installed, :func:`recbole_unlearn.model.serving.serve`):
 
 import numpy as np
 
+from recbole_unlearn.audit.attacker import attack, retain_counts
 from recbole_unlearn.audit.mia import membership_auc
 from recbole_unlearn.audit.ranking import ranking_metrics
-from recbole_unlearn.data.pairs import concat_pairs, pairs
+from recbole_unlearn.data.pairs import concat_pairs, pairs, same_user_pairs
 from recbole_unlearn.scoring import top_k
 
 
 class Audit:
-    """The fixed evaluation sets of one request, applied to any number of models."""
+    """The fixed evaluation sets of one request, applied to any number of models; ``attacker``: a
+    :class:`~recbole_unlearn.audit.attacker.LearnedAttacker`, or ``None`` for the threshold attack alone."""
 
-    def __init__(self, split, topk=(10, 20)):
+    def __init__(self, split, topk=(10, 20), attacker=None):
         self.split = split
         self.topk = tuple(topk)
+        self.attacker = attacker
+        retain_users, retain_items = pairs(split.retain_train)
+        self.popularity = retain_counts(retain_items, split.retain_train.item_num)
+        self.degree = retain_counts(retain_users, split.retain_train.user_num)
         self.history = concat_pairs(split.retain_train, split.retain_valid)
         self.retain_targets = pairs(split.retain_test)
         self.forget_targets = pairs(split.forget_train)
@@ -45,6 +53,10 @@ class Audit:
             forget = ranking_metrics(model, self.forget_targets, self.history, (20,), raw=True)
             result.update({f"forget_{k}": v for k, v in forget.items()})
             result["mia_auc"] = membership_auc(model, self.forget_targets, self.test_heldout)
+            if self.attacker is not None:
+                nonmembers = same_user_pairs(self.forget_targets, self.test_heldout)
+                result.update(attack(model, self.forget_targets, nonmembers, self.history, self.popularity,
+                                     self.degree, self.attacker))
         else:
             result.update({"forget_recall@20": None, "forget_ndcg@20": None, "mia_auc": None})
         if len(self.revoked):

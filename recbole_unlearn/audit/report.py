@@ -27,8 +27,10 @@ def comparison_table(table: dict) -> str:
         ("retain_ndcg@20", "retain N@20"),
         ("forget_recall@20", "forget R@20"),
         ("mia_auc", "MIA AUC"),
-        ("overlap_with_gold", "top-20 overlap w/ gold"),
     ]
+    if any("mia_learned_auc" in row for row in table.values()):
+        columns.append(("learned_mia", "learned MIA AUC [95% CI]"))
+    columns += [("overlap_with_gold", "top-20 overlap w/ gold")]
     if any("revoked_in_top20_after_filter" in row for row in table.values()):
         columns += [("revoked_in_top20_before_filter", "revoked in top-20 (raw)"),
                     ("revoked_in_top20_after_filter", "revoked in top-20 (served)")]
@@ -37,6 +39,9 @@ def comparison_table(table: dict) -> str:
     for name, row in table.items():
         trained = name.startswith(TRAINED_ROWS)
         rows[name] = {**row, ("training_s" if trained else "unlearning_s"): row.get("time_s")}
+        if "mia_learned_auc" in row:
+            low, high = row["mia_learned_ci"]
+            rows[name]["learned_mia"] = f"{row['mia_learned_auc']:.4f} [{low:.3f}, {high:.3f}]"
         if gold and row.get("retain_recall@20") is not None and gold["retain_recall@20"]:
             rows[name]["retain_pct_of_gold"] = f"{100 * row['retain_recall@20'] / gold['retain_recall@20']:.1f}%"
     return format_table(rows, columns, first="model")
@@ -102,11 +107,27 @@ def markdown_summary(report: dict) -> str:
         comparison_table(report["table"]),
         "",
     ]
+    groups = group_table(report["table"])
+    if groups:
+        lines += ["Membership inference by group (threshold AUC / learned AUC; pairs):", "", groups, ""]
     if report.get("speedup_vs_gold"):
         lines.append(f"Speed-up vs gold retrain: {report['speedup_vs_gold']:.1f}x.")
     if report.get("gold_noise_floor_overlap") is not None:
         lines.append(f"Top-20 overlap of two golds (different seeds): {report['gold_noise_floor_overlap']:.4f}.")
     return "\n".join(lines) + "\n"
+
+
+def group_table(table: dict) -> str:
+    """Both attacks per group of pairs (users active / inactive, items head / tail), one row per model."""
+    rows = {name: row["mia_groups"] for name, row in table.items() if row.get("mia_groups")}
+    if not rows:
+        return ""
+    names = list(next(iter(rows.values())))
+    cells = {
+        model: {g: f"{v[g]['threshold_auc']:.3f} / {v[g]['learned_auc']:.3f}; {v[g]['pairs']}" for g in names}
+        for model, v in rows.items()
+    }
+    return format_table(cells, [(g, g.replace("_", " ")) for g in names], first="model")
 
 
 def stopping_words(stopping) -> str:
