@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from recbole_unlearn.atomic import atomic_write  # noqa: E402
+from recbole_unlearn.audit.attacker import LearnedAttacker  # noqa: E402
 from recbole_unlearn.audit.audit import Audit  # noqa: E402
 from recbole_unlearn.checkpoint import load_checkpoint, restore_model, save_checkpoint  # noqa: E402
 from recbole_unlearn.config import config_with  # noqa: E402
@@ -93,7 +94,7 @@ VARIANTS = {
     "finetune": {**PLAIN, "unlearn_method": "finetune"},
     "neggrad": {**PLAIN, "unlearn_method": "neggrad", "unlearn_epochs": 2},
 }
-METRICS = ["retain_recall@20", "forget_recall@20", "mia_auc", "time_s"]
+METRICS = ["retain_recall@20", "forget_recall@20", "mia_auc", "mia_learned_auc", "time_s"]
 
 
 def key_of(*parts) -> str:
@@ -114,7 +115,7 @@ def cached_model(path: Path, config, dataset, build, train):
     return model, seconds
 
 
-def run_cell(dataset, model_name, kind, draw, base, data_path, progress):
+def run_cell(dataset, model_name, kind, draw, base, data_path, progress, variants=tuple(VARIANTS)):
     """All variants and gold for one request draw; returns ``{variant: metrics}``."""
     cfg = {**base, "data_path": data_path, "forget_type": kind, "forget_ratio": REQUESTS[kind], "forget_seed": 2020 + draw}
     if kind == "modality":
@@ -141,12 +142,12 @@ def run_cell(dataset, model_name, kind, draw, base, data_path, progress):
         lambda: config.model_class(config, split.retain_train).to(config["device"]),
         lambda fresh: retrain(fresh, split, config)[0],
     )
-    audit = Audit(split)
+    audit = Audit(split, attacker=LearnedAttacker(seed=config["seed"]))
     serve(original, split.revoked_items)  # every model is audited as served (methods start from a raw copy)
     serve(gold, split.revoked_items)
     rows = {"original": {**audit.evaluate(original), "time_s": original_s}, "gold": {**audit.evaluate(gold), "time_s": gold_s}}
     get_method(config["unlearn_method"])(original, split, config)  # untimed warm-up (first-call costs)
-    for name, overrides in VARIANTS.items():
+    for name, overrides in ((name, VARIANTS[name]) for name in variants):
         variant_config = config if overrides is None else config_with(config, **overrides)
         method = variant_config["unlearn_method"]
         if method == "reset" and kind == "interaction":
@@ -171,14 +172,15 @@ def summarise(cells, kind, dataset):
     """Mean and spread over draws of every variant, with its gap to gold and the target check for the default."""
     names = list(cells[0])
     lines = [f"### {kind} request ({len(cells)} draws; mean ± std)", "",
-             "| variant | retain R@20 | % of gold | forget R@20 | - gold | MIA AUC | - gold | time (s) | speed-up | stop |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| variant | retain R@20 | % of gold | forget R@20 | - gold | MIA AUC | - gold | learned MIA | - gold | "
+             "time (s) | speed-up | stop |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     summary = {}
     for name in names:
         if not all(name in c and "skipped" not in c[name] for c in cells):
             continue
         stats = {}
-        for m in METRICS + ["retain_pct", "forget_gap", "mia_gap", "speedup"]:
+        for m in METRICS + ["retain_pct", "forget_gap", "mia_gap", "learned_gap", "speedup"]:
             values = []
             for c in cells:
                 r, g = c[name], c["gold"]
@@ -186,8 +188,9 @@ def summarise(cells, kind, dataset):
                     "retain_pct": lambda: 100 * r["retain_recall@20"] / g["retain_recall@20"],
                     "forget_gap": lambda: (r["forget_recall@20"] or 0) - (g["forget_recall@20"] or 0),
                     "mia_gap": lambda: (r["mia_auc"] or np.nan) - (g["mia_auc"] or np.nan),
+                    "learned_gap": lambda: r.get("mia_learned_auc", np.nan) - g.get("mia_learned_auc", np.nan),
                     "speedup": lambda: g["time_s"] / max(r["time_s"], 1e-9),
-                }.get(m, lambda: r[m] if r[m] is not None else np.nan)()
+                }.get(m, lambda: r[m] if r.get(m) is not None else np.nan)()
                 values.append(value)
             stats[m] = (float(np.mean(values)), float(np.std(values)))
         summary[name] = stats
@@ -195,7 +198,8 @@ def summarise(cells, kind, dataset):
         f = lambda m, d=4: f"{stats[m][0]:.{d}f} ± {stats[m][1]:.{d}f}"  # noqa: E731
         lines.append(
             f"| {name} | {f('retain_recall@20')} | {stats['retain_pct'][0]:.1f}% | {f('forget_recall@20')} | "
-            f"{stats['forget_gap'][0]:+.4f} | {f('mia_auc', 3)} | {stats['mia_gap'][0]:+.3f} | {f('time_s', 2)} | "
+            f"{stats['forget_gap'][0]:+.4f} | {f('mia_auc', 3)} | {stats['mia_gap'][0]:+.3f} | "
+            f"{f('mia_learned_auc', 3)} | {stats['learned_gap'][0]:+.3f} | {f('time_s', 2)} | "
             f"{stats['speedup'][0]:.0f}x | {stop if name not in ('original', 'gold') else '-'} |"
         )
     if "default" in summary:
@@ -219,6 +223,8 @@ def target_checks(d, kind, dataset, cells):
         ),
         f"speed-up >= {need}x": d["speedup"][0] >= need,
     }
+    if kind != "modality" and not np.isnan(d["learned_gap"][0]):
+        checks["|learned MIA gap| <= 0.02"] = abs(d["learned_gap"][0]) <= 0.02
     if kind == "item":
         checks["revoked items in no top-20 after the filter"] = all(
             c["default"].get("revoked_in_top20_after_filter") == 0.0 for c in cells
@@ -243,8 +249,9 @@ def recipe_label(recipe):
 def write_summary():
     """``bench/results/unlearning-summary.md``: the default recipe against gold for every saved dataset x model x
     request type (the README's results table)."""
-    lines = ["| dataset | model | request | gold R@20 / forget / MIA / time | default method | retain % gold | "
-             "forget - gold | MIA - gold | time | speed-up | targets |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| dataset | model | request | gold R@20 / forget / MIA / learned MIA / time | default method | "
+             "retain % gold | forget - gold | MIA - gold | learned MIA - gold | time | speed-up | targets |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     order = {"ml-100k": 0, "lfm2k": 1, "baby": 2, "LightGCN": 0, "FREEDOM": 1}
     saved = [path.stem[len("unlearning-"):].rsplit("-", 1) for path in RESULTS.glob("unlearning-*-*.json")]
     for dataset, model_name in sorted(saved, key=lambda dm: (order.get(dm[0], 9), dm[0], order.get(dm[1], 9), dm[1])):
@@ -256,11 +263,13 @@ def write_summary():
                 continue
             d, g = summary["default"], summary["gold"]
             missed = [k for k, ok in target_checks(d, kind, dataset, cells).items() if not ok]
-            forget = "-" if kind == "modality" else f"{g['forget_recall@20'][0]:.3f} / {g['mia_auc'][0]:.3f}"
+            forget = "-" if kind == "modality" else (
+                f"{g['forget_recall@20'][0]:.3f} / {g['mia_auc'][0]:.3f} / {g['mia_learned_auc'][0]:.3f}")
             lines.append(
                 f"| {dataset} | {model_name} | {kind} | {g['retain_recall@20'][0]:.4f} / {forget} / "
                 f"{g['time_s'][0]:.0f} s | {recipe_label(cells[0]['default']['recipe'])} | {d['retain_pct'][0]:.1f}% | "
-                + ("- | - | " if kind == "modality" else f"{d['forget_gap'][0]:+.4f} | {d['mia_gap'][0]:+.3f} | ")
+                + ("- | - | - | " if kind == "modality" else
+                   f"{d['forget_gap'][0]:+.4f} | {d['mia_gap'][0]:+.3f} | {d['learned_gap'][0]:+.3f} | ")
                 + f"{d['time_s'][0]:.2f} s | {d['speedup'][0]:.0f}x | "
                 + ("all met" if not missed else "NOT met: " + "; ".join(missed).replace("|", "\\|")) + " |"
             )
@@ -301,6 +310,8 @@ def main(argv=None):
     parser.add_argument("--data_path", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--epochs", type=int, default=300, help="training epochs cap for original and gold")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS), metavar="NAME",
+                        help="run only these variants (default: all; 'default' is the per-type recipe)")
     parser.add_argument("--report-only", action="store_true", help="rewrite tables and plots from saved JSON results")
     args = parser.parse_args(argv)
     if args.report_only:
@@ -329,7 +340,8 @@ def main(argv=None):
         for (dataset, model_name), group in groups.items():  # results are written as each group completes
             by_kind = {}
             for _, _, kind, draw in group:
-                by_kind.setdefault(kind, []).append(run_cell(dataset, model_name, kind, draw, base, args.data_path, progress))
+                cell = run_cell(dataset, model_name, kind, draw, base, args.data_path, progress, args.variants)
+                by_kind.setdefault(kind, []).append(cell)
             saved = RESULTS / f"unlearning-{dataset}-{model_name}.json"  # request types not rerun keep their results
             earlier = json.loads(saved.read_text()) if saved.exists() else {}
             write_results(dataset, model_name, {**earlier, **by_kind})
