@@ -20,13 +20,23 @@ looks at a gold model.
   where :math:`\\hat{F}_H` is the empirical distribution of the held-out pairs' ranks :math:`r(u, j)` and
   :math:`s_u^{(R)}` is user :math:`u`'s :math:`R`-th highest candidate score (0-based: :math:`R = 0` is the top).
   The forgotten pairs then rank like held-out ones: as many stay in a top-20 as a retrained model would keep there.
+- ``rank_matched_strata``: the same matching within strata of pairs, :math:`S = (\text{quartile of the user's
+  degree}, \text{quartile of the item's popularity})` in the retain set: each forgotten pair takes its quantile of
+  the held-out ranks *of its stratum* (the pooled held-out ranks where a stratum holds fewer than
+  :data:`MIN_STRATUM` held-out pairs). A retrained model ranks a heavy user's or a popular item's forgotten pair like
+  the held-out pairs of such users and items, not like the average pair; pooled matching loses that dependency, which
+  a learned attacker reading rank, degree and popularity together sees.
 """
+
+import functools
 
 import numpy as np
 import torch
 from scipy.stats import rankdata
 
 from recbole_unlearn.scoring import candidate_scores, pair_scores
+
+MIN_STRATUM = 30  # held-out pairs a stratum needs for its own matching
 
 
 def user_mean_targets(model, forget, heldout, history=None):
@@ -58,28 +68,64 @@ def candidate_ranks(model, pairs_, history, batch_users=512):
     return ranks
 
 
-def rank_matched_targets(model, forget, heldout, history, batch_users=512):
-    """``rank_matched`` targets (module docstring), one per forgotten pair; the ``user_mean`` targets if there are
-    no held-out pairs to match."""
+def matched_ranks(forget_ranks, heldout_ranks) -> np.ndarray:
+    """Each forgotten rank's quantile of the held-out ranks (1-D quantile matching, order kept)."""
+    quantiles = (rankdata(forget_ranks) - 0.5) / len(forget_ranks)
+    return np.quantile(heldout_ranks, quantiles, method="inverted_cdf").astype(np.int64)
+
+
+def strata_of(users, items, history, bins=4) -> np.ndarray:
+    """Stratum id of each pair: the quartile (``bins``) of the user's degree times that of the item's popularity,
+    both counted in ``history`` (the retain set's training pairs)."""
+    h_users, h_items = (np.asarray(a) for a in history)
+    users, items = np.asarray(users), np.asarray(items)
+    degree = np.bincount(h_users, minlength=int(max(h_users.max(), np.max(users))) + 1)
+    popularity = np.bincount(h_items, minlength=int(max(h_items.max(), np.max(items))) + 1)
+    levels = np.linspace(0, 1, bins + 1)[1:-1]
+    user_edges = np.quantile(degree[np.unique(h_users)], levels)
+    item_edges = np.quantile(popularity[np.unique(h_items)], levels)
+    return np.searchsorted(user_edges, degree[users], side="right") * bins + np.searchsorted(
+        item_edges, popularity[items], side="right")
+
+
+def rank_matched_targets(model, forget, heldout, history, batch_users=512, stratified=False):
+    """``rank_matched`` (or, ``stratified``, ``rank_matched_strata``) targets (module docstring), one per forgotten
+    pair; the ``user_mean`` targets if there are no held-out pairs to match."""
     if len(heldout[0]) == 0:
         return user_mean_targets(model, forget, heldout)
     f_users, n_forget = np.asarray(forget[0]), len(forget[0])
     ranks = candidate_ranks(model, [np.concatenate([f, h]) for f, h in zip(forget, heldout)], history, batch_users)
     forget_ranks, heldout_ranks = ranks[:n_forget], ranks[n_forget:]
-    quantiles = (rankdata(forget_ranks) - 0.5) / n_forget
-    target_ranks = np.quantile(heldout_ranks, quantiles, method="inverted_cdf").astype(np.int64)
-    targets = np.zeros(n_forget, dtype=np.float32)
-    rows = np.unique(f_users)
+    target_ranks = matched_ranks(forget_ranks, heldout_ranks)
+    if stratified:
+        forget_strata = strata_of(*forget, history)
+        heldout_strata = strata_of(*heldout, history)
+        for stratum in np.unique(forget_strata):
+            pool = heldout_ranks[heldout_strata == stratum]
+            if len(pool) >= MIN_STRATUM:
+                mine = forget_strata == stratum
+                target_ranks[mine] = matched_ranks(forget_ranks[mine], pool)
+    return torch.from_numpy(scores_at_ranks(model, f_users, target_ranks, history, batch_users))
+
+
+def scores_at_ranks(model, users, target_ranks, history, batch_users=512) -> np.ndarray:
+    """User ``users[k]``'s ``target_ranks[k]``-th highest candidate score (0-based), history masked."""
+    targets = np.zeros(len(users), dtype=np.float32)
+    rows = np.unique(users)
     for start in range(0, len(rows), batch_users):
         batch = rows[start : start + batch_users]
         ascending = np.sort(candidate_scores(model, batch, history).numpy(), axis=1)  # numpy's sort: SIMD, ~5x torch's
-        take = np.flatnonzero(np.isin(f_users, batch))
-        row_of = np.searchsorted(batch, f_users[take])
+        take = np.flatnonzero(np.isin(users, batch))
+        row_of = np.searchsorted(batch, users[take])
         # the R-th highest score sits at index n - 1 - R; a target rank past the user's last candidate takes that one
         first_candidate = np.isneginf(ascending).sum(1)
         column = np.maximum(ascending.shape[1] - 1 - target_ranks[take], first_candidate[row_of])
         targets[take] = ascending[row_of, column]
-    return torch.from_numpy(targets)
+    return targets
 
 
-TARGET_FUNCTIONS = {"user_mean": user_mean_targets, "rank_matched": rank_matched_targets}
+TARGET_FUNCTIONS = {
+    "user_mean": user_mean_targets,
+    "rank_matched": rank_matched_targets,
+    "rank_matched_strata": functools.partial(rank_matched_targets, stratified=True),
+}

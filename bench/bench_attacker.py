@@ -1,0 +1,124 @@
+"""Which features let the learned attacker tell an unlearned model from gold, and do forgotten scores pile up at their
+hinge targets?
+
+For one request draw (original and gold from ``bench/cache``, as ``bench_unlearning.py`` trains them), the default
+recipe is applied and, for the original, the unlearned model and gold:
+
+- the learned attacker's AUC on each feature alone and on all of them (``recbole_unlearn/audit/attacker.py``);
+- the share of forgotten pairs whose score sits within 1% of a score standard deviation of its rank-matched hinge
+  target (computed from the rebound original, as the method computes it): a pile-up at the targets shows there.
+
+    python bench/bench_attacker.py --dataset baby --request interaction [--draw 0] [--set KEY=VALUE ...]
+
+Results are printed and written to ``bench/results/attacker-<dataset>-<model>-<request><tag>.md``.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_unlearning import CACHE, REQUESTS, RESULTS, cached_model, key_of  # noqa: E402
+
+from recbole_unlearn.atomic import atomic_write  # noqa: E402
+from recbole_unlearn.audit.attacker import (  # noqa: E402
+    FEATURES,
+    LearnedAttacker,
+    balanced,
+    learned_auc,
+    pair_features,
+    retain_counts,  # noqa: E402
+)
+from recbole_unlearn.config import config_with  # noqa: E402
+from recbole_unlearn.data.pairs import concat_pairs, pairs, same_user_pairs  # noqa: E402
+from recbole_unlearn.data.request import request_from_config  # noqa: E402
+from recbole_unlearn.data.split import split_datasets  # noqa: E402
+from recbole_unlearn.quick_start import load_data  # noqa: E402
+from recbole_unlearn.registry import build_model  # noqa: E402
+from recbole_unlearn.scoring import pair_scores  # noqa: E402
+from recbole_unlearn.unlearn.methods import get_method, rebound_copy  # noqa: E402
+from recbole_unlearn.unlearn.targets import rank_matched_targets  # noqa: E402
+
+PILE_UP = 0.01  # within this many score standard deviations of its target
+# each feature alone, the pairs that tell whether the ranks depend on popularity and degree as gold's do, and all
+FEATURE_SETS = [(name,) for name in FEATURES] + [
+    ("rank_percentile", "item_popularity"), ("rank_percentile", "user_degree"), ("score", "user_degree"),
+    ("user_z", "item_popularity"), FEATURES,
+]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="lfm2k")
+    parser.add_argument("--model", default="LightGCN")
+    parser.add_argument("--request", default="interaction", choices=["user", "interaction", "item"])
+    parser.add_argument("--draw", type=int, default=0)
+    parser.add_argument("--data_path", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--epochs", type=int, default=300)
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="recipe overrides (JSON values)")
+    parser.add_argument("--tag", default="")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(2)
+    overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
+    base = {"show_progress": False, "state": "ERROR", "checkpoint_dir": str(CACHE / "tmp"), "epochs": args.epochs}
+    cfg = {**base, "data_path": args.data_path, "forget_type": args.request, "forget_ratio": REQUESTS[args.request],
+           "forget_seed": 2020 + args.draw}
+    config, loaders = load_data(args.model, args.dataset, config_dict=cfg, argv=[])
+    config = config_with(config, **overrides)
+    train = loaders[0]._dataset
+    original_key = key_of(args.model, args.dataset, base)
+    missing = lambda _: sys.exit("run bench_unlearning.py first: the original and gold are read from its cache")  # noqa
+    original, _ = cached_model(CACHE / f"original-{original_key}.pth", config, train,
+                               lambda: build_model(config, train), missing)
+    request = request_from_config(config, train)
+    split = split_datasets(request, train, loaders[1]._dataset, loaders[2]._dataset)
+    gold, _ = cached_model(CACHE / f"gold-{key_of(original_key, request.sha256())}.pth", config, train,
+                           lambda: config.model_class(config, split.retain_train).to(config["device"]), missing)
+    torch.manual_seed(config["seed"])
+    unlearned, _ = get_method(config["unlearn_method"])(original, split, config)
+
+    forgotten = pairs(split.forget_train)
+    nonmembers = same_user_pairs(forgotten, concat_pairs(split.retain_test, split.forget_test))
+    history = concat_pairs(split.retain_train, split.retain_valid)
+    # the hinge targets as the method computes them: over every forgotten pair, from the rebound original
+    rebound = rebound_copy(original, config, split)
+    all_targets = rank_matched_targets(rebound, forgotten, same_user_pairs(forgotten, split.valid_heldout), history)
+    target_of = dict(zip((forgotten[0] * train.item_num + forgotten[1]).tolist(), all_targets.tolist()))
+    popularity = retain_counts(pairs(split.retain_train)[1], train.item_num)
+    degree = retain_counts(pairs(split.retain_train)[0], train.user_num)
+    attacker = LearnedAttacker(seed=config["seed"])
+    members, nonmembers = balanced(forgotten, nonmembers, attacker.pairs, np.random.default_rng(attacker.seed))
+    users = np.concatenate([members[0], nonmembers[0]])
+    items = np.concatenate([members[1], nonmembers[1]])
+    labels = np.concatenate([np.ones(len(members[0]), int), np.zeros(len(nonmembers[0]), int)])
+    targets = np.array([target_of[key] for key in (members[0] * train.item_num + members[1]).tolist()])
+    models = {"original": original, "unlearned": unlearned, "gold": gold}
+    columns = [" + ".join(f) if f != FEATURES else "all" for f in FEATURE_SETS]
+    rows = []
+    for name, model in models.items():
+        features = pair_features(model, users, items, history, popularity, degree)
+        aucs = [learned_auc(features[:, [FEATURES.index(f) for f in chosen]], labels, users, attacker)[0]
+                for chosen in FEATURE_SETS]
+        scores = pair_scores(model, *members, raw=True).numpy()
+        spread = pair_scores(model, *nonmembers, raw=True).numpy().std()
+        at_target = float(np.mean(np.abs(scores - targets) < PILE_UP * spread))
+        rows.append(f"| {name} | " + " | ".join(f"{a:.3f}" for a in aucs) + f" | {at_target:.3f} |")
+    table = "\n".join([
+        f"## Learned attacker by feature: {args.model} on {args.dataset}, {args.request} request (draw {args.draw})", "",
+        f"Recipe: `{config['unlearn_method']}` with {json.dumps(overrides) if overrides else 'the defaults'}; "
+        f"{len(members[0])} member and as many non-member pairs.", "",
+        "| model | " + " | ".join(columns) + f" | forgotten scores within {PILE_UP} sd of target |",
+        "|---" * (len(columns) + 2) + "|", *rows, ""])
+    print(table)
+    atomic_write(RESULTS / f"attacker-{args.dataset}-{args.model}-{args.request}{args.tag}.md", lambda f: f.write(table))
+
+
+if __name__ == "__main__":
+    main()
