@@ -112,10 +112,9 @@ def run_command(argv):
     config_files = args.config_files.split() if args.config_files else None
     config_dict = forget_files(args.forget_file)
     config = Config(args.model, args.dataset, config_files, config_dict, argv=rest)
-    keys = {"model": args.model, "dataset": args.dataset, "config_file_list": config_files, "config_dict": config_dict,
-            "argv": rest}
     if distributed.wants_processes(config) and config["single_spec"]:  # (not a process someone else started)
-        result = launch(config, **keys)
+        result = launch(config, model=args.model, dataset=args.dataset, config_file_list=config_files,
+                        config_dict=config_dict, argv=rest)
     else:
         result = run_config(prepared(config))
     for step in (result or {}).get("steps", []):
