@@ -250,7 +250,7 @@ def served_as(model, revoked_items):
 def unlearn_request(config, settings, methods, model, planned, lineage, parent, full_train, original_time,
                     several=False):
     """One request of a run: :func:`unlearn_and_audit`, then the first method's model saved with the lineage grown
-    by this request, its manifest and the report; the summary line logged."""
+    by this request, its manifest and the report; the table logged, the summary line returned (the CLI prints it)."""
     split, request = planned.split, planned.request
     getLogger().info(set_color(f"request #{planned.index}", "yellow") + f": {request.summary()}")
     done = unlearn_and_audit(config, settings, methods, model, split, original_time, planned.index,
@@ -267,7 +267,7 @@ def unlearn_request(config, settings, methods, model, planned, lineage, parent, 
                        done.table[method])
         write_report(report, report_file)
     summary = summary_line(report, report_file)
-    getLogger().info(set_color("unlearning audit", "yellow") + "\n" + comparison_table(done.table) + "\n" + summary)
+    getLogger().info(set_color("unlearning audit", "yellow") + "\n" + comparison_table(done.table))
     return {"config": config, "model": done.model, "report": report, "report_file": report_file,
             "checkpoint": checkpoint, "lineage": lineage, "summary": summary}
 
