@@ -56,6 +56,7 @@ def unlearn(model_or_checkpoint, request, config_dict=None, config=None, save_to
         (``results`` for ``original``, ``unlearned`` and, with ``unlearn_gold``, ``gold``).
     """
     config_dict = dict(config_dict or {})
+    check_keys(config_dict)  # a typo refused before anything is read
     state, parent = None, None
     if isinstance(model_or_checkpoint, (str, os.PathLike)):
         parent = str(model_or_checkpoint)
@@ -68,7 +69,6 @@ def unlearn(model_or_checkpoint, request, config_dict=None, config=None, save_to
     base = [loader._dataset for loader in loaders]
     given = request if request is None or isinstance(request, ForgetRequest) else _table(request)
     kind = config_dict.get("forget_type") or _request_type(given, base[0])
-    check_keys(config_dict)
     config = with_request_defaults(config_with(config, **config_dict), kind, given=config_dict)
     settings, methods = UnlearnSettings.from_config(config), method_names(config)
     path = str(request) if isinstance(request, (str, os.PathLike)) else None

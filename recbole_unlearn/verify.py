@@ -58,9 +58,13 @@ def check_chain(checkpoint) -> list:
             return chain
         parent_path = path.parent / parent["checkpoint"]
         if not parent_path.is_file():
-            raise InputError(f"manifest {manifest_path(path)}: parent checkpoint {parent_path} is missing (broken chain)")
+            raise InputError(
+                f"manifest {manifest_path(path)}: parent checkpoint {parent_path} is missing (broken chain)"
+            )
         if file_sha256(parent_path) != parent["sha256"]:
-            raise InputError(f"checkpoint {parent_path}: sha256 differs from the one {path.name} recorded for its parent")
+            raise InputError(
+                f"checkpoint {parent_path}: sha256 differs from the one {path.name} recorded for its parent"
+            )
         if not manifest_path(parent_path).is_file():  # trained elsewhere: a root, if it applied no request
             if manifest["requests"][:-1] or load_checkpoint(parent_path).get("lineage"):
                 raise InputError(f"checkpoint {parent_path}: no manifest beside it, and it is not the chain's root")
@@ -81,11 +85,20 @@ def verify_checkpoint(checkpoint, model=None, dataset=None, config_file_list=Non
         raise InputError(f"checkpoint {checkpoint}: its lineage differs from the requests its manifest lists")
 
     # the keys the checkpoint was written with, unless given again (in a file, the dict or the command line)
-    in_files = {key for path in config_file_list or [] if Path(path).is_file()
-                for key in (yaml.safe_load(Path(path).read_text()) or {})}
+    in_files = {
+        key
+        for path in config_file_list or []
+        if Path(path).is_file()
+        for key in (yaml.safe_load(Path(path).read_text()) or {})
+    }
     replayed = {k: v for k, v in replayed_config(state["meta"]).items() if k not in in_files}
-    config, loaders = load_data(model or manifest["model"], dataset or manifest["dataset"], config_file_list,
-                                {**replayed, **(config_dict or {})}, argv if argv is not None else [])
+    config, loaders = load_data(
+        model or manifest["model"],
+        dataset or manifest["dataset"],
+        config_file_list,
+        {**replayed, **(config_dict or {})},
+        argv if argv is not None else [],
+    )
     datasets = [loader._dataset for loader in loaders]
     check_compatible(state, checkpoint, config["model"], datasets[0])
     requests = [request_from_record(record, datasets[0]) for record in lineage]
@@ -102,7 +115,9 @@ def verify_checkpoint(checkpoint, model=None, dataset=None, config_file_list=Non
     for record, request in zip(lineage, requests):
         leaked = int(forget_mask(request, retain_train.inter_feat, retain_train).sum())
         if leaked:
-            raise InputError(f"checkpoint {checkpoint}: {leaked} interactions of request #{record['index']} are in its training data")
+            raise InputError(
+                f"checkpoint {checkpoint}: {leaked} interactions of request #{record['index']} are in its training data"
+            )
 
     audit = {}
     if split is not None:
@@ -111,10 +126,14 @@ def verify_checkpoint(checkpoint, model=None, dataset=None, config_file_list=Non
         audit = Audit(split, config["topk"]).evaluate(served)
         for key, recorded in (manifest["audit"] or {}).items():
             now = audit.get(key)
-            if not (isinstance(recorded, float) and isinstance(now, float)) or (math.isnan(now) and math.isnan(recorded)):
+            if not (isinstance(recorded, float) and isinstance(now, float)) or (
+                math.isnan(now) and math.isnan(recorded)
+            ):
                 continue
             if not math.isclose(now, recorded, abs_tol=AUDIT_TOLERANCE):
-                raise InputError(f"checkpoint {checkpoint}: audit does not reproduce: {key} {now:.6f}, recorded {recorded:.6f}")
+                raise InputError(
+                    f"checkpoint {checkpoint}: audit does not reproduce: {key} {now:.6f}, recorded {recorded:.6f}"
+                )
     return {
         "checkpoint": str(checkpoint),
         "chain": [str(path) for path, _ in chain],
@@ -126,8 +145,11 @@ def verify_checkpoint(checkpoint, model=None, dataset=None, config_file_list=Non
 
 def summary_line(result: dict) -> str:
     audit = result["audit"]
-    shown = ", ".join(f"{k} {audit[k]:.4f}" for k in ("retain_recall@20", "forget_recall@20", "mia_auc")
-                      if isinstance(audit.get(k), float))
+    shown = ", ".join(
+        f"{k} {audit[k]:.4f}"
+        for k in ("retain_recall@20", "forget_recall@20", "mia_auc")
+        if isinstance(audit.get(k), float)
+    )
     return (
         f"verified {result['checkpoint']}: chain of {len(result['chain'])} checkpoint(s), "
         f"{len(result['requests'])} request(s), retain set of {result['retain_train_interactions']} interactions "

@@ -14,7 +14,10 @@ LAYERS = [
     ("models", ["model", "scoring"]),
     ("core", ["checkpoint", "trainer", "registry", "config", "config_keys"]),
     ("judge/act", ["audit", "unlearn"]),
-    ("face", ["quick_start", "loading", "recommend", "api", "launch", "verify", "cli", "text_features", "__main__", ""]),
+    (
+        "face",
+        ["quick_start", "loading", "recommend", "api", "launch", "verify", "cli", "text_features", "__main__", ""],
+    ),
 ]
 SIBLINGS_APART = {"audit", "unlearn"}  # one layer, but neither imports the other
 
@@ -56,7 +59,9 @@ def imports_in(source: str, module: str, is_package=False) -> set:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
             # ``from pkg import sub`` imports the submodule when there is one
             names = [f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base for a in node.names]
         else:
@@ -82,7 +87,9 @@ def test_no_import_points_up_a_layer_or_across_audit_and_unlearn():
     for module, targets in GRAPH.items():
         for target in targets:
             if layer_of(target) > layer_of(module):
-                upward.append(f"{module} -> {target} ({LAYERS[layer_of(module)][0]} imports {LAYERS[layer_of(target)][0]})")
+                upward.append(
+                    f"{module} -> {target} ({LAYERS[layer_of(module)][0]} imports {LAYERS[layer_of(target)][0]})"
+                )
             apart = {top_part(module), top_part(target)}
             if apart == SIBLINGS_APART:
                 upward.append(f"{module} -> {target} (audit and unlearn are kept apart)")
@@ -98,7 +105,7 @@ def find_cycle(graph):
         stack.append(node)
         for nxt in sorted(graph[node]):
             if state.get(nxt) == "open":
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in state:
                 cycle = visit(nxt, stack)
                 if cycle:
@@ -123,6 +130,9 @@ def test_no_import_cycle():
 def test_the_checker_sees_function_level_imports_and_cycles():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
-    source = "class A:\n    def f(self):\n        from recbole_unlearn.errors import InputError\n        from . import atomic\n"
+    source = (
+        "class A:\n    def f(self):\n        from recbole_unlearn.errors import InputError\n"
+        "        from . import atomic\n"
+    )
     assert imports_in(source, "recbole_unlearn.config") == {"recbole_unlearn.errors", "recbole_unlearn.atomic"}
     assert imports_in("import recbole_unlearn.data.split\n", "recbole_unlearn.config") == {"recbole_unlearn.data.split"}

@@ -39,8 +39,16 @@ def item_runs(tmp_path_factory):
     write_clustered_inter(root / "data", "tiny")
     runs = {}
     for name in ("LightGCN", "NGCF"):
-        cfg = {"data_path": str(root / "data"), "checkpoint_dir": str(root / name), "epochs": 2, "show_progress": False,
-               "state": "ERROR", "forget_type": "item", "forget_ratio": 0.1, "report_file": str(root / f"{name}.json")}
+        cfg = {
+            "data_path": str(root / "data"),
+            "checkpoint_dir": str(root / name),
+            "epochs": 2,
+            "show_progress": False,
+            "state": "ERROR",
+            "forget_type": "item",
+            "forget_ratio": 0.1,
+            "report_file": str(root / f"{name}.json"),
+        }
         result = run(name, "tiny", config_dict=cfg, argv=[])
         runs[name] = (result["checkpoint"], result)
     return runs
@@ -77,8 +85,12 @@ def test_recommend_equals_the_audits_top20(item_runs, tmp_path, capsys):
     checkpoint, result = item_runs["LightGCN"]
     _, _, dataset, *_ = recbole_unlearn.load_data_and_model(checkpoint)
     lineage = torch.load(checkpoint, weights_only=True)["lineage"]
-    _, loaders = load_data("LightGCN", "tiny", config_dict={"data_path": str(Path(result["config"]["data_path"]).parent), "state": "ERROR"},
-                           argv=[])
+    _, loaders = load_data(
+        "LightGCN",
+        "tiny",
+        config_dict={"data_path": str(Path(result["config"]["data_path"]).parent), "state": "ERROR"},
+        argv=[],
+    )
     full = [loader._dataset for loader in loaders]
     split = split_datasets(request_from_record(lineage[-1], full[0]), *replay(lineage[:-1], *full))
     audit = Audit(split)
@@ -103,7 +115,9 @@ def test_recommend_as_json_and_revoked_on_standard_output(item_runs, tmp_path, c
     out = tmp_path / "recs.json"
     assert main(["recommend", checkpoint, "--users", "u1", "u2", "--k", "5", "--output", str(out)]) == 0
     recs = json.loads(out.read_text())
-    assert sorted(recs) == ["u1", "u2"] and all(len(v) == 5 and {"item_id", "score"} <= set(v[0]) for v in recs.values())
+    assert sorted(recs) == ["u1", "u2"] and all(
+        len(v) == 5 and {"item_id", "score"} <= set(v[0]) for v in recs.values()
+    )
     capsys.readouterr()
     assert main(["revoked", checkpoint]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -142,8 +156,16 @@ def test_loader_replays_a_chain_of_three_requests(tmp_path, fast_config):
 
 def test_dry_run_prints_what_it_would_remove_and_writes_nothing(tmp_path, fast_config, capsys):
     before = sorted(p.name for p in tmp_path.rglob("*") if "log" not in p.parts)
-    argv = ["--model=LightGCN", "--dataset=tiny", f"--data_path={fast_config['data_path']}", "--forget_type=item",
-            "--forget_ratio=0.1", "--dry_run=True", f"--checkpoint_dir={tmp_path / 'saved'}", "--state=ERROR"]
+    argv = [
+        "--model=LightGCN",
+        "--dataset=tiny",
+        f"--data_path={fast_config['data_path']}",
+        "--forget_type=item",
+        "--forget_ratio=0.1",
+        "--dry_run=True",
+        f"--checkpoint_dir={tmp_path / 'saved'}",
+        "--state=ERROR",
+    ]
     capsys.readouterr()
     assert main(argv) == 0
     out = capsys.readouterr().out
@@ -154,8 +176,15 @@ def test_dry_run_prints_what_it_would_remove_and_writes_nothing(tmp_path, fast_c
 
 @pytest.mark.parametrize("kind", ["user", "interaction", "item", "modality"])
 def test_example_requests_resolve_on_ml100k(kind, tmp_path, capsys):
-    argv = ["--model=LightGCN", "--dataset=ml-100k", f"--forget_type={kind}", "--dry_run=True", "--state=ERROR",
-            f"--forget_file={EXAMPLES / f'{kind}.csv'}", f"--checkpoint_dir={tmp_path / 'saved'}"]
+    argv = [
+        "--model=LightGCN",
+        "--dataset=ml-100k",
+        f"--forget_type={kind}",
+        "--dry_run=True",
+        "--state=ERROR",
+        f"--forget_file={EXAMPLES / f'{kind}.csv'}",
+        f"--checkpoint_dir={tmp_path / 'saved'}",
+    ]
     capsys.readouterr()
     assert main(argv) == 0
     out = capsys.readouterr().out
@@ -171,9 +200,19 @@ def test_python_api_gives_the_cli_weights(tmp_path, fast_config):
     request = tmp_path / "req.csv"
     request.write_text("user_id\nu1\nu5\nu9\n")
     keys = {"unlearn_method": "reverse_bpr", "unlearn_epochs": 2, "unlearn_batch_size": 64}
-    cli = run("LightGCN", "tiny", argv=[], config_dict={
-        **fast_config, **keys, "checkpoint": trained, "forget_type": "user", "forget_file": str(request),
-        "report_file": str(tmp_path / "cli.json")})
+    cli = run(
+        "LightGCN",
+        "tiny",
+        argv=[],
+        config_dict={
+            **fast_config,
+            **keys,
+            "checkpoint": trained,
+            "forget_type": "user",
+            "forget_file": str(request),
+            "report_file": str(tmp_path / "cli.json"),
+        },
+    )
     cli_weights = torch.load(cli["checkpoint"], weights_only=True)["state_dict"]
     written = sorted(p for p in tmp_path.rglob("*") if p.is_file() and "log" not in p.parts)
     model, report = recbole_unlearn.unlearn(trained, str(request), config_dict=keys)
@@ -197,3 +236,9 @@ def split_for_report(checkpoint, frame):
     config, _, _, train, valid, test = recbole_unlearn.load_data_and_model(checkpoint)
     request = to_request(_table(frame), "user", train._dataset, config)
     return split_datasets(request, train._dataset, valid._dataset, test._dataset)
+
+
+def test_python_api_refuses_a_typo_before_reading_anything(tmp_path):
+    refused = "unknown config key 'unlearn_methd'; did you mean 'unlearn_method'"
+    with pytest.raises(recbole_unlearn.InputError, match=refused):
+        recbole_unlearn.unlearn(tmp_path / "missing.pth", "r.csv", config_dict={"unlearn_methd": "reset"})

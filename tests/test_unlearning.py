@@ -20,8 +20,14 @@ UNLEARN = {"unlearn_epochs": 3, "unlearn_batch_size": 128}
 @pytest.mark.parametrize("kind", ["user", "interaction", "item"])
 def test_each_request_type_end_to_end_writes_report_checkpoint_and_forgets(kind, fast_config, tmp_path):
     report_file = tmp_path / "out" / "report.json"
-    cfg = {**fast_config, **UNLEARN, "forget_type": kind, "forget_ratio": 0.1, "report_file": str(report_file),
-           "unlearn_gold": True}
+    cfg = {
+        **fast_config,
+        **UNLEARN,
+        "forget_type": kind,
+        "forget_ratio": 0.1,
+        "report_file": str(report_file),
+        "unlearn_gold": True,
+    }
     result = run("LightGCN", "tiny", config_dict=cfg, argv=[])
     report = json.loads(report_file.read_text())
     assert {"model", "dataset", "method", "request", "results", "speedup_vs_gold"} <= set(report)
@@ -52,7 +58,9 @@ def test_each_request_type_end_to_end_writes_report_checkpoint_and_forgets(kind,
 
 
 def test_retain_graph_equals_graph_built_on_retain_set_and_holds_no_forgotten_edge(fast_config):
-    config, loaders, model = trained("LightGCN", {**fast_config, **UNLEARN, "forget_type": "interaction", "forget_ratio": 0.2})
+    config, loaders, model = trained(
+        "LightGCN", {**fast_config, **UNLEARN, "forget_type": "interaction", "forget_ratio": 0.2}
+    )
     split = split_for(config, loaders)
     unlearned, _ = get_method("reverse_bpr")(model, split, config)
     fresh = LightGCN(config, split.retain_train)
@@ -68,7 +76,9 @@ def test_retain_graph_equals_graph_built_on_retain_set_and_holds_no_forgotten_ed
 
 
 def test_reverse_bpr_lowers_forgotten_scores_and_changes_weights(fast_config):
-    config, loaders, model = trained("LightGCN", {**fast_config, **UNLEARN, "forget_type": "user", "forget_ratio": 0.1}, epochs=5)
+    config, loaders, model = trained(
+        "LightGCN", {**fast_config, **UNLEARN, "forget_type": "user", "forget_ratio": 0.1}, epochs=5
+    )
     split = split_for(config, loaders)
     users, items = pairs(split.forget_train)
     before = pair_scores(model, users, items)
@@ -94,12 +104,21 @@ def test_reference_methods_run_and_change_the_model(method, fast_config):
     if method == "reset":  # only the forgotten users' rows were redrawn
         kept = np.setdiff1d(np.arange(model.n_users), split.request.users)
         assert torch.equal(unlearned.user_embedding.weight[kept], model.user_embedding.weight[kept])
-        assert not torch.equal(unlearned.user_embedding.weight[split.request.users], model.user_embedding.weight[split.request.users])
+        assert not torch.equal(
+            unlearned.user_embedding.weight[split.request.users], model.user_embedding.weight[split.request.users]
+        )
 
 
 def test_mia_stop_rule_fires_and_is_reported(fast_config):
-    cfg = {**fast_config, **UNLEARN, "forget_type": "user", "forget_ratio": 0.1, "unlearn_epochs": 30,
-           "unlearn_stop": ["mia_auc"], "unlearn_stop_auc": 0.9}
+    cfg = {
+        **fast_config,
+        **UNLEARN,
+        "forget_type": "user",
+        "forget_ratio": 0.1,
+        "unlearn_epochs": 30,
+        "unlearn_stop": ["mia_auc"],
+        "unlearn_stop_auc": 0.9,
+    }
     config, loaders, model = trained("LightGCN", cfg)
     split = split_for(config, loaders)
     _, outcome = get_method("reverse_bpr")(model, split, config)

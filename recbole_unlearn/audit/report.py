@@ -32,8 +32,10 @@ def comparison_table(table: dict) -> str:
         columns.append(("learned_mia", "learned MIA AUC [95% CI]"))
     columns += [("overlap_with_gold", "top-20 overlap w/ gold")]
     if any("revoked_in_top20_after_filter" in row for row in table.values()):
-        columns += [("revoked_in_top20_before_filter", "revoked in top-20 (raw)"),
-                    ("revoked_in_top20_after_filter", "revoked in top-20 (served)")]
+        columns += [
+            ("revoked_in_top20_before_filter", "revoked in top-20 (raw)"),
+            ("revoked_in_top20_after_filter", "revoked in top-20 (served)"),
+        ]
     columns += [("training_s", "training (s)"), ("unlearning_s", "unlearning (s)")]
     rows = {}
     for name, row in table.items():
@@ -170,7 +172,9 @@ def write_report(report: dict, path):
     md_path, png_path = stem + ".md", stem + ".png"
     atomic_write(path, lambda f: json.dump(report, f, indent=2, default=_json_default))
     atomic_write(md_path, lambda f: f.write(markdown_summary(report)))
-    tradeoff_plot(report["table"], png_path, f"{report['model']} on {report['dataset']}: {report['request']['type']} request")
+    tradeoff_plot(
+        report["table"], png_path, f"{report['model']} on {report['dataset']}: {report['request']['type']} request"
+    )
     return path, md_path, png_path
 
 

@@ -15,7 +15,7 @@ from recbole_unlearn.errors import InputError
 
 
 def create_dataset(config):
-    """The dataset a config asks for, built from its files (see :func:`recbole_unlearn.data.lookup.get_dataset_class`)."""
+    """The dataset a config asks for, built from its files (:func:`~recbole_unlearn.data.lookup.get_dataset_class`)."""
     dataset = get_dataset_class(config)(config)
     getLogger().info(dataset)
     return dataset
@@ -28,7 +28,8 @@ def data_preparation(config, dataset):
     train, valid, test = dataloaders(config, dataset.build())
     getLogger().info(
         set_color("[Training]: ", "pink")
-        + f"train_batch_size = [{config['train_batch_size']}] train_neg_sample_args: [{config['train_neg_sample_args']}]"
+        + f"train_batch_size = [{config['train_batch_size']}] "
+        + f"train_neg_sample_args: [{config['train_neg_sample_args']}]"
     )
     return train, valid, test
 

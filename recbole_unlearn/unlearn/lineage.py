@@ -56,7 +56,9 @@ def request_from_record(record: dict, dataset) -> ForgetRequest:
         token_to_id = dataset.field2token_id[field]
         unknown = [t for t in record[key] if t not in token_to_id]
         if unknown:
-            raise InputError(f"lineage request #{record['index']}: unknown {field} token {unknown[0]} in its forget set")
+            raise InputError(
+                f"lineage request #{record['index']}: unknown {field} token {unknown[0]} in its forget set"
+            )
         ids.append(np.array([token_to_id[t] for t in record[key]], dtype=np.int64))
     request = ForgetRequest(record["type"], ids[0], ids[1], record["modality"], record["source"])
     if request.sha256() != record["sha256"]:
@@ -84,8 +86,14 @@ def revoked_items(records, dataset) -> np.ndarray:
 
 def cumulative_counts(records) -> dict:
     """What the chain has forgotten so far, by request type."""
-    counts = {"requests": len(records), "users": 0, "interactions_requested": 0, "items": 0, "modality_rows": 0,
-              "interactions_removed": 0}
+    counts = {
+        "requests": len(records),
+        "users": 0,
+        "interactions_requested": 0,
+        "items": 0,
+        "modality_rows": 0,
+        "interactions_removed": 0,
+    }
     for r in records:
         counts["interactions_removed"] += r["interactions"]
         if r["type"] == "user":
@@ -181,7 +189,11 @@ def save_unlearned(path, model, config, full_train, split, lineage, parent, meth
         request: the request's summary; ``audit``: the unlearned model's audit row.
     """
     save_checkpoint(
-        path, model, config, full_train, lineage=lineage,
+        path,
+        model,
+        config,
+        full_train,
+        lineage=lineage,
         unlearning={"method": method, "request": request, "revoked_items": split.revoked_items.tolist()},
     )
     return write_manifest(path, parent, lineage, config, split.retain_train, method=method, audit=audit)

@@ -33,7 +33,9 @@ def check_unlearnable(model):
     if type(model).predict is AbstractRecommender.predict:
         raise InputError(f"model {name}: does not implement predict(), which unlearning scores pairs with")
     if not embedding_tables(model):
-        raise InputError(f"model {name}: has no user or item embedding table to unlearn from; use unlearn_method=retrain")
+        raise InputError(
+            f"model {name}: has no user or item embedding table to unlearn from; use unlearn_method=retrain"
+        )
 
 
 def rebind_model(model, config, dataset):
@@ -64,7 +66,8 @@ def embedding_tables(model):
 
 
 def clear_cached_embeddings(model):
-    """Drop full-ranking caches (ours: ``clear_cache``; RecBole's graph models: ``restore_user_e`` / ``restore_item_e``)."""
+    """Drop full-ranking caches (ours: ``clear_cache``; RecBole's graph models: ``restore_user_e``,
+    ``restore_item_e``)."""
     if hasattr(model, "clear_cache"):
         model.clear_cache()
     for name in ("restore_user_e", "restore_item_e"):

@@ -108,7 +108,9 @@ class UnlearningTrainer:
                 order = processes.same_order(torch.randperm(len(forget_u)))
                 total = 0.0
                 for step in range(steps):
-                    total += self._step(order[step * settings.batch_size : (step + 1) * settings.batch_size], optimizer, data)
+                    total += self._step(
+                        order[step * settings.batch_size : (step + 1) * settings.batch_size], optimizer, data
+                    )
                 outcome.passes = pass_idx + 1
                 stats = self._pass_stats(forget_u, forget_i, heldout, targets)
                 outcome.log.append({"pass": outcome.passes, "loss": total / steps, **stats})
@@ -116,7 +118,10 @@ class UnlearningTrainer:
 
                 def stop(stats=stats):
                     return first_rule_fired(
-                        settings.stop, stats["forget_vs_valid_auc"], stats["above_target_share"], settings.stop_auc,
+                        settings.stop,
+                        stats["forget_vs_valid_auc"],
+                        stats["above_target_share"],
+                        settings.stop_auc,
                         settings.stop_share,
                     )
 
