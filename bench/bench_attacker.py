@@ -34,10 +34,9 @@ from recbole_unlearn.audit.attacker import (  # noqa: E402
     balanced,
     learned_auc,
     pair_features,
-    retain_counts,  # noqa: E402
 )
 from recbole_unlearn.config import config_with  # noqa: E402
-from recbole_unlearn.data.pairs import concat_pairs, pairs, same_user_pairs  # noqa: E402
+from recbole_unlearn.data.pairs import concat_pairs, interaction_counts, pairs, same_user_pairs  # noqa: E402
 from recbole_unlearn.data.request import request_from_config  # noqa: E402
 from recbole_unlearn.data.split import split_datasets  # noqa: E402
 from recbole_unlearn.quick_start import load_data  # noqa: E402
@@ -91,8 +90,8 @@ def main(argv=None):
     rebound = rebound_copy(original, config, split)
     all_targets = rank_matched_targets(rebound, forgotten, same_user_pairs(forgotten, split.valid_heldout), history)
     target_of = dict(zip((forgotten[0] * train.item_num + forgotten[1]).tolist(), all_targets.tolist()))
-    popularity = retain_counts(pairs(split.retain_train)[1], train.item_num)
-    degree = retain_counts(pairs(split.retain_train)[0], train.user_num)
+    popularity = interaction_counts(pairs(split.retain_train)[1], train.item_num)
+    degree = interaction_counts(pairs(split.retain_train)[0], train.user_num)
     attacker = LearnedAttacker(seed=config["seed"])
     members, nonmembers = balanced(forgotten, nonmembers, attacker.pairs, np.random.default_rng(attacker.seed))
     users = np.concatenate([members[0], nonmembers[0]])
@@ -110,14 +109,16 @@ def main(argv=None):
         spread = pair_scores(model, *nonmembers, raw=True).numpy().std()
         at_target = float(np.mean(np.abs(scores - targets) < PILE_UP * spread))
         rows.append(f"| {name} | " + " | ".join(f"{a:.3f}" for a in aucs) + f" | {at_target:.3f} |")
+    title = f"## Learned attacker by feature: {args.model} on {args.dataset}, {args.request} request (draw {args.draw})"
     table = "\n".join([
-        f"## Learned attacker by feature: {args.model} on {args.dataset}, {args.request} request (draw {args.draw})", "",
+        title, "",
         f"Recipe: `{config['unlearn_method']}` with {json.dumps(overrides) if overrides else 'the defaults'}; "
         f"{len(members[0])} member and as many non-member pairs.", "",
         "| model | " + " | ".join(columns) + f" | forgotten scores within {PILE_UP} sd of target |",
         "|---" * (len(columns) + 2) + "|", *rows, ""])
     print(table)
-    atomic_write(RESULTS / f"attacker-{args.dataset}-{args.model}-{args.request}{args.tag}.md", lambda f: f.write(table))
+    path = RESULTS / f"attacker-{args.dataset}-{args.model}-{args.request}{args.tag}.md"
+    atomic_write(path, lambda f: f.write(table))
 
 
 if __name__ == "__main__":

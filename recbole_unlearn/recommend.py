@@ -15,28 +15,18 @@ import json
 import math
 from logging import getLogger
 
-import numpy as np
 from tqdm import tqdm
 
 from recbole_unlearn.atomic import atomic_write
 from recbole_unlearn.checkpoint import load_checkpoint
 from recbole_unlearn.data.pairs import concat_pairs
 from recbole_unlearn.data.readers import read_table
+from recbole_unlearn.data.request import token_ids
 from recbole_unlearn.errors import InputError
 from recbole_unlearn.loading import load_data_and_model
 from recbole_unlearn.scoring import top_k
 
 USERS_PER_BATCH = 1024
-
-
-def user_ids(dataset, tokens, source) -> np.ndarray:
-    """Internal ids of raw user ``tokens``; one line naming the first unknown token (and how many there are)."""
-    token_to_id = dataset.field2token_id[dataset.uid_field]
-    unknown = [t for t in dict.fromkeys(tokens) if t not in token_to_id]
-    if unknown:
-        more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
-        raise InputError(f"{source}: unknown {dataset.uid_field} token {unknown[0]!r}{more}")
-    return np.array([token_to_id[t] for t in tokens], dtype=np.int64)
 
 
 def read_users(path, uid_field) -> list:
@@ -60,7 +50,8 @@ def recommend(checkpoint, users=None, users_file=None, k=20, show_progress=True,
         raise InputError(f"recommend: --k must be a positive number of items, got {k}")
     config, model, dataset, train_data, valid_data, _ = load_data_and_model(checkpoint, **overrides)
     tokens = [str(t) for t in users] if users is not None else read_users(users_file, dataset.uid_field)
-    ids = user_ids(dataset, tokens, "recommend" if users is not None else f"users_file {users_file}")
+    source = "recommend" if users is not None else f"users_file {users_file}"
+    ids = token_ids(dataset, dataset.uid_field, tokens, source)
     k = min(int(k), dataset.item_num - 1)
     history = concat_pairs(train_data._dataset, valid_data._dataset)
     user_tokens, item_tokens = dataset.field2id_token[dataset.uid_field], dataset.field2id_token[dataset.iid_field]

@@ -18,11 +18,10 @@ Four checks, the first failure ends in one line naming the file at fault:
 import math
 from pathlib import Path
 
-import yaml
-
 from recbole_unlearn.atomic import file_sha256
 from recbole_unlearn.audit.audit import Audit
 from recbole_unlearn.checkpoint import check_compatible, load_checkpoint, restore_model
+from recbole_unlearn.config_keys import yaml_keys
 from recbole_unlearn.data.request import forget_mask
 from recbole_unlearn.data.split import split_datasets
 from recbole_unlearn.errors import InputError
@@ -85,12 +84,7 @@ def verify_checkpoint(checkpoint, model=None, dataset=None, config_file_list=Non
         raise InputError(f"checkpoint {checkpoint}: its lineage differs from the requests its manifest lists")
 
     # the keys the checkpoint was written with, unless given again (in a file, the dict or the command line)
-    in_files = {
-        key
-        for path in config_file_list or []
-        if Path(path).is_file()
-        for key in (yaml.safe_load(Path(path).read_text()) or {})
-    }
+    in_files = yaml_keys([path for path in config_file_list or [] if Path(path).is_file()])
     replayed = {k: v for k, v in replayed_config(state["meta"]).items() if k not in in_files}
     config, loaders = load_data(
         model or manifest["model"],

@@ -131,7 +131,7 @@ def test_recommend_refuses_an_unknown_user_in_one_line(item_runs, tmp_path, caps
     capsys.readouterr()
     assert main(["recommend", checkpoint, "--users_file", str(users), "--output", str(tmp_path / "r.csv")]) == 2
     errors = capsys.readouterr().err.strip().splitlines()
-    assert errors == [f"error: users_file {users}: unknown user_id token 'ghost'"]
+    assert errors == [f"error: users_file {users}: unknown user_id tokens: ghost"]
     assert not (tmp_path / "r.csv").exists()
 
 

@@ -169,8 +169,3 @@ def attack(model, members, nonmembers, history, popularity, degree, attacker) ->
         }
     return {"mia_learned_auc": value, "mia_learned_ci": interval, "mia_groups": groups}
 
-
-def retain_counts(pairs_, n) -> np.ndarray:
-    """Interactions per id (users or items) among ``pairs_`` ids."""
-    return np.bincount(np.asarray(pairs_, dtype=np.int64), minlength=n).astype(np.float64)
-

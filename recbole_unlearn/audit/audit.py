@@ -19,10 +19,10 @@ installed, :func:`recbole_unlearn.model.serving.serve`):
 
 import numpy as np
 
-from recbole_unlearn.audit.attacker import attack, retain_counts
+from recbole_unlearn.audit.attacker import attack
 from recbole_unlearn.audit.mia import membership_auc
 from recbole_unlearn.audit.ranking import ranking_metrics
-from recbole_unlearn.data.pairs import concat_pairs, pairs, same_user_pairs
+from recbole_unlearn.data.pairs import concat_pairs, interaction_counts, pairs, same_user_pairs
 from recbole_unlearn.scoring import top_k
 
 
@@ -35,8 +35,8 @@ class Audit:
         self.topk = tuple(topk)
         self.attacker = attacker
         retain_users, retain_items = pairs(split.retain_train)
-        self.popularity = retain_counts(retain_items, split.retain_train.item_num)
-        self.degree = retain_counts(retain_users, split.retain_train.user_num)
+        self.popularity = interaction_counts(retain_items, split.retain_train.item_num)
+        self.degree = interaction_counts(retain_users, split.retain_train.user_num)
         self.history = concat_pairs(split.retain_train, split.retain_valid)
         self.retain_targets = pairs(split.retain_test)
         self.forget_targets = pairs(split.forget_train)

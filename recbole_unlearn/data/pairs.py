@@ -15,6 +15,11 @@ def concat_pairs(*datasets):
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
+def interaction_counts(ids, n) -> np.ndarray:
+    """Interactions per id among ``ids`` (the user or item column of some pairs): a float array of length ``n``."""
+    return np.bincount(np.asarray(ids, dtype=np.int64), minlength=n).astype(np.float64)
+
+
 def same_user_pairs(members, others):
     """The pairs of ``others`` whose user appears in ``members`` (both ``(users, items)`` arrays)."""
     keep = np.isin(others[0], np.unique(members[0]))

@@ -139,8 +139,9 @@ def request_from_table(table, kind, dataset, default_modality=None, source="") -
     unique_rows = list(dict.fromkeys(tuple(row[header.index(c)] for c in keys) for row in table.rows))
     if len(unique_rows) < len(table.rows):
         getLogger().warning(f"{table.source}: dropped {len(table.rows) - len(unique_rows)} duplicate rows")
-    users = _to_ids(dataset, uid, [r[needed.index(uid)] for r in unique_rows], table.source) if uid in needed else None
-    items = _to_ids(dataset, iid, [r[needed.index(iid)] for r in unique_rows], table.source) if iid in needed else None
+    column = {name: [row[keys.index(name)] for row in unique_rows] for name in needed}
+    users = token_ids(dataset, uid, column[uid], table.source) if uid in needed else None
+    items = token_ids(dataset, iid, column[iid], table.source) if iid in needed else None
     modality = None
     if kind == "modality":
         modalities = sorted({r[-1] for r in unique_rows}) if "modality" in header else [default_modality]
@@ -176,7 +177,8 @@ def request_type_of(header, dataset) -> str:
     raise InputError(f"request columns {', '.join(header)}: name {uid}, {iid} or both (or set forget_type)")
 
 
-def _to_ids(dataset, field_name, tokens, source) -> np.ndarray:
+def token_ids(dataset, field_name, tokens, source) -> np.ndarray:
+    """Internal ids of raw ``tokens`` of ``field_name``; one line, labelled ``source``, naming the unknown ones."""
     token_to_id = dataset.field2token_id[field_name]
     unknown = [t for t in dict.fromkeys(tokens) if t not in token_to_id]
     if unknown:

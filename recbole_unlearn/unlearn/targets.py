@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from scipy.stats import rankdata
 
+from recbole_unlearn.data.pairs import interaction_counts
 from recbole_unlearn.scoring import candidate_scores, pair_scores
 
 MIN_STRATUM = 30  # held-out pairs a stratum needs for its own matching
@@ -79,8 +80,8 @@ def strata_of(users, items, history, bins=4) -> np.ndarray:
     both counted in ``history`` (the retain set's training pairs)."""
     h_users, h_items = (np.asarray(a) for a in history)
     users, items = np.asarray(users), np.asarray(items)
-    degree = np.bincount(h_users, minlength=int(max(h_users.max(), np.max(users))) + 1)
-    popularity = np.bincount(h_items, minlength=int(max(h_items.max(), np.max(items))) + 1)
+    degree = interaction_counts(h_users, int(max(h_users.max(), np.max(users))) + 1)
+    popularity = interaction_counts(h_items, int(max(h_items.max(), np.max(items))) + 1)
     levels = np.linspace(0, 1, bins + 1)[1:-1]
     user_edges = np.quantile(degree[np.unique(h_users)], levels)
     item_edges = np.quantile(popularity[np.unique(h_items)], levels)
