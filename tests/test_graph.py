@@ -2,7 +2,7 @@
 
 import torch
 
-from recbole_unlearn.model.graph import SymmetricLGConv, bipartite_edge_index, normalized_adjacency
+from recbole_unlearn.model.graph import SymmetricLGConv, normalized_adjacency
 
 
 def dense_reference(users, items, n_users, n_items):
@@ -30,12 +30,14 @@ def test_adjacency_matches_dense_formula_with_duplicates_and_isolated_nodes():
     assert got[30:35].abs().sum() == 0
 
 
-def test_edge_index_is_symmetric_without_duplicates():
+def test_adjacency_is_symmetric_and_sorted_by_row():
     users, items = random_interactions()
-    ei = bipartite_edge_index(users, items, 30, 20)
-    pairs = set(map(tuple, ei.T.tolist()))
-    assert len(pairs) == ei.size(1)
-    assert all((b, a) in pairs for a, b in pairs)
+    adj = normalized_adjacency(users, items, 30, 20)
+    assert torch.equal(adj.to_dense(), adj.to_dense().T)
+    crow, col = adj.crow_indices(), adj.col_indices()
+    for row in range(50):
+        cols = col[crow[row] : crow[row + 1]]
+        assert torch.equal(cols, cols.sort().values) and len(cols.unique()) == len(cols)
 
 
 def test_subset_graph_equals_graph_built_from_scratch(tiny_data, fast_config):

@@ -15,6 +15,7 @@ from recbole_unlearn.unlearn.targets import (
     candidate_ranks,
     matched_ranks,
     rank_matched_targets,
+    scores_at_ranks,
     strata_of,
     user_mean_targets,
 )
@@ -57,6 +58,17 @@ def test_rank_matched_targets_give_the_held_out_rank_at_each_pair_s_quantile(cas
     assert np.all(np.diff(np.asarray(target_ranks)[order]) >= 0)  # quantile matching keeps the forgotten pairs' order
     # a model that memorised the forget set ranks it above held-out pairs: the targets lie below the current scores
     assert (targets <= pair_scores(model, *forget)).float().mean() > 0.8
+
+
+def test_scores_at_ranks_read_the_sorted_candidate_scores(case):
+    _, model, _, forget, _, history = case
+    users = np.unique(forget[0])[:9]
+    ranks = np.array([0, 1, 5, 17, 10**6, 3, 0, 2, 40])  # 10**6: past the last candidate, which it then takes
+    got = scores_at_ranks(model, users, ranks, history, batch_users=4)
+    for user, rank, value in zip(users, ranks, got):
+        row = candidate_scores(model, np.array([user]), history)[0]
+        ordered = row[torch.isfinite(row)].sort(descending=True).values
+        assert value == pytest.approx(ordered[min(rank, len(ordered) - 1)].item(), rel=1e-5)
 
 
 def test_rank_matching_a_set_to_itself_gives_its_own_scores(case):

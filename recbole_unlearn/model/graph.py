@@ -1,4 +1,4 @@
-"""The user-item graph of a recommender, built vectorised from an interaction set with PyTorch Geometric.
+"""The user-item graph of a recommender, built vectorised from an interaction set, and propagation over it.
 
 Nodes are users ``0 .. n_users-1`` followed by items ``n_users .. n_users+n_items-1``. The normalised adjacency is
 
@@ -14,32 +14,30 @@ import warnings
 
 import torch
 from torch_geometric.nn import LGConv
-from torch_geometric.nn.conv.gcn_conv import gcn_norm
-from torch_geometric.utils import coalesce, to_torch_csr_tensor
-
-
-def bipartite_edge_index(users, items, n_users, n_items):
-    """Symmetric ``edge_index`` of the user-item graph, sorted and without duplicate edges.
-
-    Args:
-        users, items: 1-D integer tensors of equal length, internal ids (items counted from 0).
-    Returns:
-        LongTensor of shape ``(2, 2 * n_unique_pairs)``.
-    """
-    users = torch.as_tensor(users, dtype=torch.long)
-    items = torch.as_tensor(items, dtype=torch.long) + n_users
-    edge_index = torch.stack([torch.cat([users, items]), torch.cat([items, users])])
-    return coalesce(edge_index, num_nodes=n_users + n_items)
 
 
 def normalized_adjacency(users, items, n_users, n_items, dtype=torch.float32):
-    """:math:`D^{-1/2} A D^{-1/2}` of the user-item graph as a sparse CSR tensor of shape ``(N, N)``."""
-    num_nodes = n_users + n_items
-    edge_index = bipartite_edge_index(users, items, n_users, n_items)
-    edge_index, edge_weight = gcn_norm(edge_index, None, num_nodes, add_self_loops=False, dtype=dtype)
+    """:math:`D^{-1/2} A D^{-1/2}` of the user-item graph as a sparse CSR tensor of shape ``(N, N)``.
+
+    Built directly in CSR order: the distinct pairs sorted by (user, item) are the user rows; a stable sort of them by
+    item gives the item rows. Two sorts of the pairs, whatever the graph's size, and no edge list of twice its length.
+
+    Args:
+        users, items: 1-D integer tensors of equal length, internal ids (items counted from 0).
+    """
+    users = torch.as_tensor(users, dtype=torch.long)
+    items = torch.as_tensor(items, dtype=torch.long)
+    pairs = torch.unique(users * n_items + items)  # sorted by (user, item), each pair once
+    users, items = pairs // n_items, pairs % n_items
+    degree = torch.cat([torch.bincount(users, minlength=n_users), torch.bincount(items, minlength=n_items)])
+    inv_sqrt = torch.where(degree > 0, degree.to(dtype).pow(-0.5), torch.zeros((), dtype=dtype))
+    weight = inv_sqrt[users] * inv_sqrt[items + n_users]
+    by_item = torch.argsort(items, stable=True)
+    crow = torch.cat([degree.new_zeros(1), degree.cumsum(0)])
+    col = torch.cat([items + n_users, users[by_item]])
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # torch's "sparse CSR is beta" / "invariant checks" notices
-        return to_torch_csr_tensor(edge_index, edge_weight, size=(num_nodes, num_nodes))
+        warnings.simplefilter("ignore", UserWarning)  # torch's "sparse CSR is beta" notice
+        return torch.sparse_csr_tensor(crow, col, torch.cat([weight, weight[by_item]]), size=(len(degree),) * 2)
 
 
 class SymmetricSpMM(torch.autograd.Function):
@@ -73,3 +71,121 @@ class SymmetricLGConv(LGConv):
 
     def message_and_aggregate(self, adj_t, x):
         return SymmetricSpMM.apply(adj_t, x)
+
+
+def csr_rows(matrix, rows):
+    """Rows ``rows`` of a CSR matrix as ``(row_position, column, value)`` triples (row positions index ``rows``)."""
+    crow, col, values = matrix.crow_indices(), matrix.col_indices(), matrix.values()
+    start = crow[rows]
+    counts = crow[rows + 1] - start
+    row_ptr = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
+    entry = torch.arange(int(row_ptr[-1]), device=crow.device) + torch.repeat_interleave(start - row_ptr[:-1], counts)
+    return torch.repeat_interleave(torch.arange(len(rows), device=crow.device), counts), col[entry], values[entry]
+
+
+class ReceptiveField:
+    """The rows of an ``L``-layer propagation that the final representations of some nodes depend on.
+
+    For seed nodes :math:`T_0`, let :math:`T_{j+1} = T_j \\cup N(T_j)`. Layer :math:`k` of a propagation
+    :math:`E^{(k)} = \\hat{A} E^{(k-1)}` is exact on :math:`T_{L-k}` when computed from :math:`E^{(k-1)}` on
+    :math:`T_{L-k+1}` alone, so
+
+    .. math::
+        E^{(k)}_{T_{L-k}} = \\hat{A}_{T_{L-k},\\, T_{L-k+1}} \\, E^{(k-1)}_{T_{L-k+1}}, \\qquad
+        E_{T_0} = \\frac{1}{L+1} \\sum_{k=0}^{L} E^{(k)}_{T_0}
+
+    equals the full propagation's rows of :math:`T_0`, values and gradients alike, at the cost of the edges of
+    :math:`T_0, \\dots, T_{L-1}` instead of :math:`L` times the whole graph's. The entries of :math:`\\hat{A}` are the
+    full graph's (its normalisation is global); only rows are taken.
+
+    Attributes:
+        nodes: :math:`T_L`, ordered so that every :math:`T_j` is a prefix (the seeds first, in the order given).
+        sizes: :math:`|T_0|, \\dots, |T_L|`.
+        blocks: ``blocks[j]`` is :math:`\\hat{A}_{T_j, T_{j+1}}`, sparse, columns numbered by position in ``nodes``.
+        edges: the number of stored entries of all blocks (the work of one propagation).
+    """
+
+    def __init__(self, adjacency, seeds, n_layers, max_edges=None):
+        device = seeds.device
+        crow = adjacency.crow_indices()
+        position = torch.full((adjacency.size(0),), -1, dtype=torch.long, device=device)
+        position[seeds] = torch.arange(len(seeds), device=device)
+        nodes, self.sizes, self.blocks, self.edges = seeds, [len(seeds)], [], 0
+        for _ in range(n_layers):
+            self.edges += int((crow[nodes + 1] - crow[nodes]).sum())
+            if max_edges is not None and self.edges > max_edges:
+                self.blocks = None
+                return
+            rows, cols, entries = csr_rows(adjacency, nodes)
+            new = torch.unique(cols[position[cols] < 0])
+            position[new] = torch.arange(len(nodes), len(nodes) + len(new), device=device)
+            nodes = torch.cat([nodes, new])
+            self.sizes.append(len(nodes))
+            self.blocks.append(
+                torch.sparse_coo_tensor(
+                    torch.stack([rows, position[cols]]), entries, (self.sizes[-2], len(nodes))
+                ).coalesce()
+            )
+        self.nodes = nodes
+
+    @property
+    def fits(self) -> bool:
+        """Whether the field stayed within ``max_edges`` (otherwise nothing was kept: propagate the whole graph)."""
+        return self.blocks is not None
+
+    def propagate(self, x):
+        """The layer-mean rows of the seeds, from ``x``: the layer-0 rows of :attr:`nodes`."""
+        total, h = x[: self.sizes[0]], x
+        for block in reversed(self.blocks):
+            h = torch.sparse.mm(block, h)
+            total = total + h[: self.sizes[0]]
+        return total / (len(self.blocks) + 1)
+
+
+class MovingRowsPropagation:
+    """How a propagation's output changes when only some layer-0 rows change, computed from both ends.
+
+    With :math:`M = \\frac{1}{L+1}\\sum_{k=0}^{L} \\hat{A}^k` the propagation (linear in the layer-0 rows
+    :math:`E^{(0)}`), a change :math:`\\Delta` confined to the rows of nodes :math:`P` changes the output rows of
+    nodes :math:`S` by
+
+    .. math::
+        (M\\Delta)_S = \\frac{1}{L+1}\\Big(\\Delta_S + \\hat{A}_{S,\\,B}\\, \\sum_{k=0}^{L-1} h_k\\Big), \\qquad
+        h_0 = \\Delta_P, \\quad h_k = \\hat{A}_{Q_k,\\,Q_{k-1}} h_{k-1},
+
+    where :math:`Q_0 = P \\subseteq Q_1 \\subseteq \\dots` are the balls around :math:`P` (:class:`ReceptiveField`),
+    :math:`B = Q_{L-1}`, and each :math:`h_k` (the rows of :math:`\\hat{A}^k\\Delta`, zero outside :math:`Q_k`) is
+    padded with zeros to :math:`B`. The ball is built once, from :math:`P`'s side; a batch then costs the entries of
+    :math:`\\hat{A}` between its own rows and :math:`B`, never its own neighbours' neighbours, so a popular item in a
+    batch does not pull in the users of its users. Exact, values and gradients, as long as no row outside :math:`P`
+    changes.
+    """
+
+    def __init__(self, adjacency, moving, n_layers):
+        self.n_layers = n_layers
+        self.moving = moving
+        ball = ReceptiveField(adjacency, moving, n_layers - 1)
+        self.inward = [block.t().coalesce() for block in ball.blocks]  # A[Q_k, Q_{k-1}]
+        self.ball_size = len(ball.nodes)
+        self.moving_position = torch.full((adjacency.size(0),), -1, dtype=torch.long, device=moving.device)
+        self.moving_position[moving] = torch.arange(len(moving), device=moving.device)
+        # A[:, B]: for every node, its entries in the ball's columns (built once; a batch reads its rows)
+        rows, cols, values = csr_rows(adjacency, ball.nodes)  # A[B, :] = A[:, B]^T (A is symmetric)
+        self.to_ball = torch.sparse_coo_tensor(
+            torch.stack([cols, rows]), values, (adjacency.size(0), len(ball.nodes))
+        ).coalesce().to_sparse_csr()
+        self.edges = int(values.numel()) + sum(int(block._nnz()) for block in self.inward)
+
+    def change(self, seeds, delta):
+        """:math:`(M\\Delta)_S` for seed nodes ``seeds``, given ``delta``: the change of the moving rows (in the
+        order of ``moving``)."""
+        h, total = delta, delta
+        for block in self.inward:
+            h = torch.sparse.mm(block, h)
+            total = torch.cat([total, total.new_zeros(h.size(0) - total.size(0), total.size(1))]) + h
+        total = torch.cat([total, total.new_zeros(self.ball_size - total.size(0), total.size(1))])
+        rows, cols, values = csr_rows(self.to_ball, seeds)
+        hop = torch.sparse_coo_tensor(torch.stack([rows, cols]), values, (len(seeds), self.ball_size))
+        own = self.moving_position[seeds]
+        direct = torch.where((own >= 0)[:, None], delta[own.clamp(min=0)], delta.new_zeros(()))
+        return (direct + torch.sparse.mm(hop, total)) / (self.n_layers + 1)

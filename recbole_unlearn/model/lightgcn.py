@@ -26,5 +26,14 @@ class LightGCN(GraphRecommender):
         """:math:`E^{(0)}`: users then items."""
         return torch.cat([self.user_embedding.weight, self.item_embedding.weight])
 
+    def propagated_graph(self):
+        return self.norm_adj, self.n_layers
+
+    def ego_rows(self, nodes):
+        is_user = nodes < self.n_users
+        users, items = nodes[is_user], nodes[~is_user] - self.n_users
+        rows = torch.cat([self.user_embedding(users), self.item_embedding(items)])
+        return rows[torch.cat([is_user.nonzero(), (~is_user).nonzero()]).view(-1).argsort()]
+
     def forward(self):
         return self.propagate(self.ego_embeddings(), self.norm_adj, self.n_layers)

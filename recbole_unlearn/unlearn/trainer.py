@@ -21,6 +21,7 @@ Several processes (``nproc``): data-parallel, as RecBole trains (:mod:`~recbole_
 rank holds the same model, scores the pass statistics itself, and follows rank 0's stopping decision.
 """
 
+import contextlib
 import copy
 import math
 from dataclasses import dataclass, field
@@ -93,45 +94,58 @@ class UnlearningTrainer:
         heldout = tuple(torch.from_numpy(np.asarray(a)) for a in same_user_pairs(members, split.valid_heldout))
         negatives = self._negative_sampler(retain_i, model.n_items, processes.draws)
         optimizer = self._rowwise_optimizer(split)
-        reference = copy.deepcopy(model).eval() if settings.anchor_weight and settings.retain_weight else None
         outcome = UnlearnOutcome()
-        steps = math.ceil(len(forget_u) / settings.batch_size)
         progress = tqdm(range(settings.epochs), desc="Unlearn", ncols=100, disable=not show_progress)
+        model.eval()  # steps differentiate the served scores (no edge or message dropout), gradients on
         with scaled_branch_gradients(model, settings.branch_scale):
             # the hinge's per-pair targets, from the rebound model before any step (the anchor holds the rest there)
             targets = None
             if settings.forget_loss == "hinge" or "hinge" in settings.stop:
                 targets = TARGET_FUNCTIONS[settings.hinge_target](model, (forget_u, forget_i), heldout, history)
+            # the anchor's frozen copy, taken after the targets so that it keeps the embeddings they cached
+            reference = copy.deepcopy(model) if settings.anchor_weight and settings.retain_weight else None
             data = StepData(forget_u, forget_i, targets, retain_u, retain_i, negatives, reference)
-            model.eval()  # steps differentiate the served scores (no edge or message dropout), gradients on
-            for pass_idx in progress:
-                order = processes.same_order(torch.randperm(len(forget_u)))
-                total = 0.0
-                for step in range(steps):
-                    total += self._step(
-                        order[step * settings.batch_size : (step + 1) * settings.batch_size], optimizer, data
-                    )
-                outcome.passes = pass_idx + 1
-                stats = self._pass_stats(forget_u, forget_i, heldout, targets)
-                outcome.log.append({"pass": outcome.passes, "loss": total / steps, **stats})
-                progress.set_postfix(loss=f"{total / steps:.4f}", auc=f"{stats['forget_vs_valid_auc']:.3f}")
-
-                def stop(stats=stats):
-                    return first_rule_fired(
-                        settings.stop,
-                        stats["forget_vs_valid_auc"],
-                        stats["above_target_share"],
-                        settings.stop_auc,
-                        settings.stop_share,
-                    )
-
-                rule, value = processes.agree(stop)
-                if rule is not None:
-                    outcome.stopped_by, outcome.stop_value = rule, value
-                    break
+            with self._moving_rows(split):
+                self._passes(progress, data, optimizer, heldout, outcome)
         processes.finish(model)
         self.logger.info(f"unlearning stopped by rule '{outcome.stopped_by}' after pass {outcome.passes}")
         return outcome
+
+    def _moving_rows(self, split):
+        """With ``lr_rest`` zero only the touched rows move: a model that can score such a block locally
+        (:meth:`~recbole_unlearn.model.base.GraphRecommender.moving_rows`) is told so."""
+        if self.settings.lr_rest == 0 and hasattr(self.model, "moving_rows"):
+            return self.model.moving_rows(split.touched_users, split.touched_items)
+        return contextlib.nullcontext()
+
+    def _passes(self, progress, data, optimizer, heldout, outcome):
+        """Passes over the forget set, each followed by the stopping rules, until one fires (``outcome`` filled)."""
+        settings, processes = self.settings, self.processes
+        steps = math.ceil(len(data.forget_u) / settings.batch_size)
+        for pass_idx in progress:
+            order = processes.same_order(torch.randperm(len(data.forget_u)))
+            total = 0.0
+            for step in range(steps):
+                batch = order[step * settings.batch_size : (step + 1) * settings.batch_size]
+                total += self._step(batch, optimizer, data)
+            outcome.passes = pass_idx + 1
+            stats = self._pass_stats(data.forget_u, data.forget_i, heldout, data.targets)
+            outcome.log.append({"pass": outcome.passes, "loss": total / steps, **stats})
+            progress.set_postfix(loss=f"{total / steps:.4f}", auc=f"{stats['forget_vs_valid_auc']:.3f}")
+
+            def stop(stats=stats):
+                return first_rule_fired(
+                    settings.stop,
+                    stats["forget_vs_valid_auc"],
+                    stats["above_target_share"],
+                    settings.stop_auc,
+                    settings.stop_share,
+                )
+
+            rule, value = processes.agree(stop)
+            if rule is not None:
+                outcome.stopped_by, outcome.stop_value = rule, value
+                return
 
     # ----------------------------------------------------------------------------------------------------------------
     def _step(self, idx, optimizer, data):

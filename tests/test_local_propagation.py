@@ -1,0 +1,103 @@
+"""Local propagation: a batch's scores from its receptive field equal the full propagation's, values and gradients."""
+
+import pytest
+import torch
+from recbole.data.interaction import Interaction
+
+from recbole_unlearn.model.graph import MovingRowsPropagation, ReceptiveField, normalized_adjacency
+from tests.test_graph import dense_reference, random_interactions
+
+
+@pytest.mark.parametrize("n_layers", [1, 2, 3])
+def test_receptive_field_rows_equal_dense_propagation(n_layers):
+    users, items = random_interactions(n_users=300, n_items=200, n=400, seed=n_layers)
+    adjacency = normalized_adjacency(users, items, 300, 200)
+    dense = dense_reference(users, items, 300, 200)
+    x = torch.randn(500, 8)
+    layers, h = [x], x
+    for _ in range(n_layers):
+        h = dense @ h
+        layers.append(h)
+    full = torch.stack(layers).mean(0)
+    seeds = torch.tensor([7, 3, 305, 499, 42])  # users and items, unsorted, one isolated or not
+    field = ReceptiveField(adjacency, seeds, n_layers)
+    assert torch.equal(field.nodes[: len(seeds)], seeds)
+    assert field.edges < n_layers * adjacency.values().numel()  # it is local: fewer edges than the graph's
+    assert torch.allclose(field.propagate(x[field.nodes]), full[seeds], atol=1e-6)
+
+
+def test_receptive_field_gives_up_past_its_edge_budget():
+    users, items = random_interactions(n_users=30, n_items=20, n=300)
+    adjacency = normalized_adjacency(users, items, 30, 20)
+    assert not ReceptiveField(adjacency, torch.arange(50), 2, max_edges=10).fits
+    assert ReceptiveField(adjacency, torch.arange(50), 2).fits
+
+
+@pytest.fixture
+def sparse_lightgcn(fast_config):
+    """A LightGCN on the tiny data with its graph thinned to 40 interactions, so a batch's field is local."""
+    from recbole_unlearn.quick_start import load_run
+
+    _, (train, _, _), model, _ = load_run("LightGCN", "tiny", config_dict=fast_config, argv=[])
+    ds = train._dataset
+    model.rebuild_graph(ds.copy(ds.inter_feat[torch.arange(40)]))
+    torch.nn.init.normal_(model.user_embedding.weight)
+    torch.nn.init.normal_(model.item_embedding.weight)
+    return model.eval()
+
+
+def scores_and_gradients(model, users, items):
+    model.zero_grad()
+    scores = model.predict(Interaction({model.USER_ID: users, model.ITEM_ID: items}))
+    (scores * torch.linspace(-1, 1, len(scores))).sum().backward()
+    return scores.detach(), model.user_embedding.weight.grad.clone(), model.item_embedding.weight.grad.clone()
+
+
+@pytest.mark.parametrize("n_layers", [1, 2, 3])
+def test_moving_rows_change_equals_dense_propagation(n_layers):
+    users, items = random_interactions(n_users=300, n_items=200, n=600, seed=n_layers)
+    adjacency = normalized_adjacency(users, items, 300, 200)
+    dense = dense_reference(users, items, 300, 200)
+    moving = torch.tensor([4, 310, 77, 450])
+    delta = torch.randn(len(moving), 8)
+    full_delta = torch.zeros(500, 8)
+    full_delta[moving] = delta
+    layers, h = [full_delta], full_delta
+    for _ in range(n_layers):
+        h = dense @ h
+        layers.append(h)
+    expected = torch.stack(layers).mean(0)
+    seeds = torch.tensor([310, 4, 9, 499, 260, 4])  # moving and still nodes, a repeat
+    got = MovingRowsPropagation(adjacency, moving, n_layers).change(seeds, delta)
+    assert torch.allclose(got, expected[seeds], atol=1e-6)
+
+
+def test_predict_inside_moving_rows_equals_full_predict_after_steps(sparse_lightgcn, monkeypatch):
+    """Rows of the moving users and items change step by step; scores and gradients inside the block equal those
+    of a full propagation of the changed model."""
+    model = sparse_lightgcn
+    moving_users, moving_items = torch.tensor([1, 5]), torch.tensor([3, 9])
+    users, items = torch.tensor([1, 2, 2, 5, 1, 7]), torch.tensor([3, 1, 9, 3, 20, 4])
+    with model.moving_rows(moving_users, moving_items):
+        for _ in range(2):
+            with torch.no_grad():
+                model.user_embedding.weight[moving_users] += torch.randn(2, model.user_embedding.weight.size(1))
+                model.item_embedding.weight[moving_items] += torch.randn(2, model.item_embedding.weight.size(1))
+            with monkeypatch.context() as patch:
+                patch.setattr(type(model), "forward", lambda self: pytest.fail("the full graph was propagated"))
+                inside = scores_and_gradients(model, users, items)
+            model.moving, block = None, model.moving
+            full = scores_and_gradients(model, users, items)
+            model.moving = block
+            assert torch.allclose(inside[0], full[0], atol=1e-5)
+            for side, rows in ((1, moving_users), (2, moving_items)):
+                assert torch.allclose(inside[side][rows], full[side][rows], atol=1e-5)
+    assert model.moving is None
+
+
+def test_moving_rows_that_reach_most_of_the_graph_score_as_usual(sparse_lightgcn):
+    model = sparse_lightgcn
+    with model.moving_rows(torch.arange(1, 4), torch.arange(1, 4)):
+        assert model.moving is not None
+    with model.moving_rows(torch.arange(model.n_users), torch.arange(model.n_items)):
+        assert model.moving is None  # every row moves: the ball is the graph
