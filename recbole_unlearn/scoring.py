@@ -20,7 +20,8 @@ def pair_interaction(model, users, items):
 
 def pair_scores(model, users, items, batch_size=65536, raw=False) -> torch.Tensor:
     """:math:`s(u_k, i_k)` for aligned id arrays, without gradients, in eval mode, on the CPU."""
-    model.eval()
+    if model.training:  # eval() would drop a cache of full-ranking embeddings
+        model.eval()
     predict, _ = scorers(model, raw)
     users, items = torch.as_tensor(users, dtype=torch.long), torch.as_tensor(items, dtype=torch.long)
     out = []
@@ -33,7 +34,8 @@ def pair_scores(model, users, items, batch_size=65536, raw=False) -> torch.Tenso
 
 def full_scores(model, users, raw=False) -> torch.Tensor:
     """Scores of every item for each user in ``users``: shape ``(len(users), n_items)``; padding item 0 is -inf."""
-    model.eval()
+    if model.training:  # eval() would drop a cache of full-ranking embeddings
+        model.eval()
     _, full_sort_predict = scorers(model, raw)
     users = torch.as_tensor(users, dtype=torch.long)
     with torch.no_grad():

@@ -12,6 +12,7 @@ from recbole_unlearn.scoring import candidate_scores, pair_scores
 from recbole_unlearn.unlearn.methods import get_method, rebound_copy
 from recbole_unlearn.unlearn.settings import UnlearnSettings
 from recbole_unlearn.unlearn.targets import (
+    CandidateRows,
     candidate_ranks,
     matched_ranks,
     rank_matched_targets,
@@ -36,7 +37,7 @@ def case(fast_config):
 
 def test_candidate_ranks_count_the_higher_scored_non_history_items(case):
     _, model, _, forget, _, history = case
-    ranks = candidate_ranks(model, forget, history, batch_users=7)  # several user batches
+    ranks = candidate_ranks(CandidateRows(model, forget[0], history, batch_users=7), forget)  # several batches
     users = np.unique(forget[0])
     scores = candidate_scores(model, users, history)
     for k in range(0, len(forget[0]), 5):
@@ -47,8 +48,8 @@ def test_candidate_ranks_count_the_higher_scored_non_history_items(case):
 def test_rank_matched_targets_give_the_held_out_rank_at_each_pair_s_quantile(case):
     _, model, _, forget, heldout, history = case
     targets = rank_matched_targets(model, forget, heldout, history, batch_users=7)
-    forget_ranks = candidate_ranks(model, forget, history)
-    heldout_ranks = np.sort(candidate_ranks(model, heldout, history))
+    forget_ranks = candidate_ranks(CandidateRows(model, forget[0], history), forget)
+    heldout_ranks = np.sort(candidate_ranks(CandidateRows(model, heldout[0], history), heldout))
     users = np.unique(forget[0])
     ordered = candidate_scores(model, users, history).sort(dim=1, descending=True).values
     target_ranks = [int(np.searchsorted(ordered[np.searchsorted(users, u)].neg().numpy(), -t.item())) for u, t in
@@ -64,7 +65,9 @@ def test_scores_at_ranks_read_the_sorted_candidate_scores(case):
     _, model, _, forget, _, history = case
     users = np.unique(forget[0])[:9]
     ranks = np.array([0, 1, 5, 17, 10**6, 3, 0, 2, 40])  # 10**6: past the last candidate, which it then takes
-    got = scores_at_ranks(model, users, ranks, history, batch_users=4)
+    rows = CandidateRows(model, users, history, batch_users=4, budget=0)  # scored afresh on every pass
+    assert list(rows)[0][1] is not list(rows)[0][1]
+    got = scores_at_ranks(rows, users, ranks)
     for user, rank, value in zip(users, ranks, got):
         row = candidate_scores(model, np.array([user]), history)[0]
         ordered = row[torch.isfinite(row)].sort(descending=True).values

@@ -88,11 +88,11 @@ class GraphRecommender(GeneralRecommender):
 
     def propagate(self, x, adjacency, n_layers):
         """LightGCN propagation: :math:`\\frac{1}{K+1}\\sum_{k=0}^{K} \\hat{A}^k x`, split into users and items."""
-        layers = [x]
+        total = x
         for _ in range(n_layers):
             x = self.conv(x, adjacency)
-            layers.append(x)
-        return torch.split(torch.stack(layers).mean(dim=0), [self.n_users, self.n_items])
+            total = total + x
+        return torch.split(total / (n_layers + 1), [self.n_users, self.n_items])
 
     def propagated_graph(self):
         """``(adjacency, n_layers)`` when :meth:`forward` is :meth:`propagate` of :meth:`ego_rows` of every node over
@@ -119,7 +119,8 @@ class GraphRecommender(GeneralRecommender):
             yield self
             return
         adjacency, n_layers = graph
-        nodes = torch.cat([torch.as_tensor(users), torch.as_tensor(items) + self.n_users]).long().unique()
+        users, items = (torch.as_tensor(ids, dtype=torch.long) for ids in (users, items))
+        nodes = torch.cat([users, items + self.n_users]).unique()
         propagation = MovingRowsPropagation(adjacency, nodes.to(self.device), n_layers)
         if propagation.edges > LOCAL_EDGE_SHARE * n_layers * adjacency.values().numel():
             yield self

@@ -40,20 +40,21 @@ def normalized_adjacency(users, items, n_users, n_items, dtype=torch.float32):
         return torch.sparse_csr_tensor(crow, col, torch.cat([weight, weight[by_item]]), size=(len(degree),) * 2)
 
 
-class SymmetricSpMM(torch.autograd.Function):
-    """:math:`Y = \\hat{A} X` for a symmetric sparse :math:`\\hat{A}`; the backward pass is :math:`\\hat{A} G` too.
+class SparseMM(torch.autograd.Function):
+    """:math:`Y = S X` for a sparse :math:`S` given with its transpose; the backward pass is :math:`S^\top G`.
 
-    torch's own backward of a CSR product transposes the matrix on every call; symmetry makes that needless.
+    torch's own backward of a CSR product transposes the matrix on every call; a matrix used many times is better
+    transposed once (a symmetric one is its own transpose).
     """
 
     @staticmethod
-    def forward(ctx, adjacency, x):
-        ctx.adjacency = adjacency
-        return adjacency @ x
+    def forward(ctx, matrix, transpose, x):
+        ctx.transpose = transpose
+        return matrix @ x
 
     @staticmethod
     def backward(ctx, grad_output):
-        return None, ctx.adjacency @ grad_output
+        return None, None, ctx.transpose @ grad_output
 
 
 class SymmetricLGConv(LGConv):
@@ -63,14 +64,14 @@ class SymmetricLGConv(LGConv):
         \\mathbf{X}' = \\hat{A} \\mathbf{X}
 
     Call it as ``conv(x, adjacency)`` with ``adjacency`` from :func:`normalized_adjacency`. The product runs through
-    :class:`SymmetricSpMM`, whose backward pass reuses the matrix instead of transposing it.
+    :class:`SparseMM`, whose backward pass reuses the matrix (its own transpose) instead of transposing it.
     """
 
     def __init__(self):
         super().__init__(normalize=False)
 
     def message_and_aggregate(self, adj_t, x):
-        return SymmetricSpMM.apply(adj_t, x)
+        return SparseMM.apply(adj_t, adj_t, x)
 
 
 def csr_rows(matrix, rows):
@@ -84,62 +85,33 @@ def csr_rows(matrix, rows):
 
 
 class ReceptiveField:
-    """The rows of an ``L``-layer propagation that the final representations of some nodes depend on.
+    """The nodes within ``n_layers`` hops of some seed nodes, level by level, and the rows of :math:`\hat{A}`
+    between the levels.
 
-    For seed nodes :math:`T_0`, let :math:`T_{j+1} = T_j \\cup N(T_j)`. Layer :math:`k` of a propagation
-    :math:`E^{(k)} = \\hat{A} E^{(k-1)}` is exact on :math:`T_{L-k}` when computed from :math:`E^{(k-1)}` on
-    :math:`T_{L-k+1}` alone, so
-
-    .. math::
-        E^{(k)}_{T_{L-k}} = \\hat{A}_{T_{L-k},\\, T_{L-k+1}} \\, E^{(k-1)}_{T_{L-k+1}}, \\qquad
-        E_{T_0} = \\frac{1}{L+1} \\sum_{k=0}^{L} E^{(k)}_{T_0}
-
-    equals the full propagation's rows of :math:`T_0`, values and gradients alike, at the cost of the edges of
-    :math:`T_0, \\dots, T_{L-1}` instead of :math:`L` times the whole graph's. The entries of :math:`\\hat{A}` are the
-    full graph's (its normalisation is global); only rows are taken.
+    For seeds :math:`T_0`, :math:`T_{j+1} = T_j \cup N(T_j)`: layer :math:`k` of a propagation
+    :math:`E^{(k)} = \hat{A} E^{(k-1)}` on :math:`T_{L-k}` needs :math:`E^{(k-1)}` on :math:`T_{L-k+1}` only. The
+    entries are the full graph's (its normalisation is global); only rows are taken.
 
     Attributes:
         nodes: :math:`T_L`, ordered so that every :math:`T_j` is a prefix (the seeds first, in the order given).
-        sizes: :math:`|T_0|, \\dots, |T_L|`.
-        blocks: ``blocks[j]`` is :math:`\\hat{A}_{T_j, T_{j+1}}`, sparse, columns numbered by position in ``nodes``.
-        edges: the number of stored entries of all blocks (the work of one propagation).
+        sizes: :math:`|T_0|, \dots, |T_L|`.
+        blocks: ``blocks[j]`` is :math:`\hat{A}_{T_j, T_{j+1}}`, sparse COO, columns numbered by position in
+            ``nodes``.
     """
 
-    def __init__(self, adjacency, seeds, n_layers, max_edges=None):
-        device = seeds.device
-        crow = adjacency.crow_indices()
-        position = torch.full((adjacency.size(0),), -1, dtype=torch.long, device=device)
-        position[seeds] = torch.arange(len(seeds), device=device)
-        nodes, self.sizes, self.blocks, self.edges = seeds, [len(seeds)], [], 0
+    def __init__(self, adjacency, seeds, n_layers):
+        position = torch.full((adjacency.size(0),), -1, dtype=torch.long, device=seeds.device)
+        position[seeds] = torch.arange(len(seeds), device=seeds.device)
+        nodes, self.sizes, self.blocks = seeds, [len(seeds)], []
         for _ in range(n_layers):
-            self.edges += int((crow[nodes + 1] - crow[nodes]).sum())
-            if max_edges is not None and self.edges > max_edges:
-                self.blocks = None
-                return
             rows, cols, entries = csr_rows(adjacency, nodes)
             new = torch.unique(cols[position[cols] < 0])
-            position[new] = torch.arange(len(nodes), len(nodes) + len(new), device=device)
+            position[new] = torch.arange(len(nodes), len(nodes) + len(new), device=seeds.device)
             nodes = torch.cat([nodes, new])
             self.sizes.append(len(nodes))
-            self.blocks.append(
-                torch.sparse_coo_tensor(
-                    torch.stack([rows, position[cols]]), entries, (self.sizes[-2], len(nodes))
-                ).coalesce()
-            )
+            size = (self.sizes[-2], len(nodes))
+            self.blocks.append(torch.sparse_coo_tensor(torch.stack([rows, position[cols]]), entries, size).coalesce())
         self.nodes = nodes
-
-    @property
-    def fits(self) -> bool:
-        """Whether the field stayed within ``max_edges`` (otherwise nothing was kept: propagate the whole graph)."""
-        return self.blocks is not None
-
-    def propagate(self, x):
-        """The layer-mean rows of the seeds, from ``x``: the layer-0 rows of :attr:`nodes`."""
-        total, h = x[: self.sizes[0]], x
-        for block in reversed(self.blocks):
-            h = torch.sparse.mm(block, h)
-            total = total + h[: self.sizes[0]]
-        return total / (len(self.blocks) + 1)
 
 
 class MovingRowsPropagation:
@@ -165,7 +137,8 @@ class MovingRowsPropagation:
         self.n_layers = n_layers
         self.moving = moving
         ball = ReceptiveField(adjacency, moving, n_layers - 1)
-        self.inward = [block.t().coalesce() for block in ball.blocks]  # A[Q_k, Q_{k-1}]
+        # (A[Q_k, Q_{k-1}], its transpose), both CSR
+        self.inward = [(block.t().coalesce().to_sparse_csr(), block.to_sparse_csr()) for block in ball.blocks]
         self.ball_size = len(ball.nodes)
         self.moving_position = torch.full((adjacency.size(0),), -1, dtype=torch.long, device=moving.device)
         self.moving_position[moving] = torch.arange(len(moving), device=moving.device)
@@ -174,18 +147,19 @@ class MovingRowsPropagation:
         self.to_ball = torch.sparse_coo_tensor(
             torch.stack([cols, rows]), values, (adjacency.size(0), len(ball.nodes))
         ).coalesce().to_sparse_csr()
-        self.edges = int(values.numel()) + sum(int(block._nnz()) for block in self.inward)
+        self.edges = int(values.numel()) + sum(int(block._nnz()) for block in ball.blocks)
 
     def change(self, seeds, delta):
         """:math:`(M\\Delta)_S` for seed nodes ``seeds``, given ``delta``: the change of the moving rows (in the
         order of ``moving``)."""
         h, total = delta, delta
-        for block in self.inward:
-            h = torch.sparse.mm(block, h)
+        for block, transpose in self.inward:
+            h = SparseMM.apply(block, transpose, h)
             total = torch.cat([total, total.new_zeros(h.size(0) - total.size(0), total.size(1))]) + h
         total = torch.cat([total, total.new_zeros(self.ball_size - total.size(0), total.size(1))])
         rows, cols, values = csr_rows(self.to_ball, seeds)
-        hop = torch.sparse_coo_tensor(torch.stack([rows, cols]), values, (len(seeds), self.ball_size))
+        size = (len(seeds), self.ball_size)  # rows in order, columns sorted within a row: coalesced as it is
+        hop = torch.sparse_coo_tensor(torch.stack([rows, cols]), values, size, is_coalesced=True)
         own = self.moving_position[seeds]
         direct = torch.where((own >= 0)[:, None], delta[own.clamp(min=0)], delta.new_zeros(()))
         return (direct + torch.sparse.mm(hop, total)) / (self.n_layers + 1)

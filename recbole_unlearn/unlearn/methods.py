@@ -21,6 +21,7 @@ retrain        gold: a new model trained from scratch on the retain set, same co
 =============  =====================================================================================================
 """
 
+import contextlib
 import copy
 import dataclasses
 import math
@@ -156,13 +157,15 @@ def push_down_revoked_items(model, split, steps, lr, batch_size=2048):
     optimizer = RowwiseAdam([{"params": [table], "lr": row_lr}])
     users, items = (torch.from_numpy(a) for a in pairs(split.retain_train))
     model.eval()  # the served scores, with gradients on (as in UnlearningTrainer)
-    for _ in range(steps):
-        pick = torch.randint(len(users), (batch_size,))
-        negatives = revoked[torch.randint(len(revoked), (batch_size,))]
-        u = torch.cat([users[pick], users[pick]])
-        scores = model.predict(pair_interaction(model, u, torch.cat([items[pick], negatives])))
-        loss = bpr(*scores.split(batch_size))
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        clear_cached_embeddings(model)
+    moving = model.moving_rows([], revoked) if hasattr(model, "moving_rows") else contextlib.nullcontext()
+    with moving:  # only the revoked items' rows change: a model that can, scores the steps locally
+        for _ in range(steps):
+            pick = torch.randint(len(users), (batch_size,))
+            negatives = revoked[torch.randint(len(revoked), (batch_size,))]
+            u = torch.cat([users[pick], users[pick]])
+            scores = model.predict(pair_interaction(model, u, torch.cat([items[pick], negatives])))
+            loss = bpr(*scores.split(batch_size))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            clear_cached_embeddings(model)

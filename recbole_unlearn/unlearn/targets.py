@@ -54,17 +54,36 @@ def user_mean_targets(model, forget, heldout, history=None):
     return torch.where(known, level, fallback)[f_users]
 
 
-def candidate_ranks(model, pairs_, history, batch_users=512, chunk_entries=2**24):
-    """:math:`r(u, i)` for each pair: how many of the user's candidate items (history excluded) score above it.
+class CandidateRows:
+    """The candidate score rows (:func:`~recbole_unlearn.scoring.candidate_scores`) of some users, batch by batch;
+    kept after a first pass when they hold at most ``budget`` scores, so that a second pass does not score again."""
+
+    def __init__(self, model, users, history, batch_users=512, budget=2**26):
+        self.model, self.history, self.batch_users = model, history, batch_users
+        self.users = np.unique(np.asarray(users))
+        self.kept = {} if len(self.users) * model.n_items <= budget else None
+
+    def __iter__(self):
+        """``(batch of users, their candidate scores)`` pairs, users in increasing order."""
+        for start in range(0, len(self.users), self.batch_users):
+            batch = self.users[start : start + self.batch_users]
+            scores = None if self.kept is None else self.kept.get(start)
+            if scores is None:
+                scores = candidate_scores(self.model, batch, self.history)
+                if self.kept is not None:
+                    self.kept[start] = scores
+            yield batch, scores
+
+
+def candidate_ranks(rows, pairs_, chunk_entries=2**24):
+    """:math:`r(u, i)` for each pair: how many of the user's candidate items (history excluded) score above it;
+    ``rows``: the :class:`CandidateRows` of the pairs' users.
 
     Pairs are compared with their user's row in chunks of at most ``chunk_entries`` scores, so memory stays bounded
     however many items there are."""
     users, items = (np.asarray(a) for a in pairs_)
     ranks = np.zeros(len(users), dtype=np.int64)
-    rows = np.unique(users)
-    for start in range(0, len(rows), batch_users):
-        batch = rows[start : start + batch_users]
-        scores = candidate_scores(model, batch, history)
+    for batch, scores in rows:
         take = np.flatnonzero(np.isin(users, batch))
         row_of = torch.from_numpy(np.searchsorted(batch, users[take]))
         own = scores[row_of, torch.from_numpy(items[take])]
@@ -108,8 +127,8 @@ def rank_matched_targets(model, forget, heldout, history, batch_users=512, strat
     if len(heldout[0]) == 0:
         return user_mean_targets(model, forget, heldout)
     f_users, n_forget = np.asarray(forget[0]), len(forget[0])
-    masked = users_history(history, f_users)  # held-out pairs are the same users'
-    ranks = candidate_ranks(model, [np.concatenate([f, h]) for f, h in zip(forget, heldout)], masked, batch_users)
+    rows = CandidateRows(model, f_users, users_history(history, f_users), batch_users)  # held-out: the same users
+    ranks = candidate_ranks(rows, [np.concatenate([f, h]) for f, h in zip(forget, heldout)])
     forget_ranks, heldout_ranks = ranks[:n_forget], ranks[n_forget:]
     target_ranks = matched_ranks(forget_ranks, heldout_ranks)
     if stratified:
@@ -120,17 +139,15 @@ def rank_matched_targets(model, forget, heldout, history, batch_users=512, strat
             if len(pool) >= MIN_STRATUM:
                 mine = forget_strata == stratum
                 target_ranks[mine] = matched_ranks(forget_ranks[mine], pool)
-    return torch.from_numpy(scores_at_ranks(model, f_users, target_ranks, masked, batch_users))
+    return torch.from_numpy(scores_at_ranks(rows, f_users, target_ranks))
 
 
-def scores_at_ranks(model, users, target_ranks, history, batch_users=512) -> np.ndarray:
-    """User ``users[k]``'s ``target_ranks[k]``-th highest candidate score (0-based), history masked; a rank past the
-    user's last candidate takes that one. One selection per pair (``kthvalue``), no sort of whole rows."""
+def scores_at_ranks(rows, users, target_ranks) -> np.ndarray:
+    """User ``users[k]``'s ``target_ranks[k]``-th highest candidate score (0-based), from ``rows`` (their
+    :class:`CandidateRows`); a rank past the user's last candidate takes that one. One selection per pair
+    (``kthvalue``), no sort of whole rows."""
     targets = np.zeros(len(users), dtype=np.float32)
-    rows = np.unique(users)
-    for start in range(0, len(rows), batch_users):
-        batch = rows[start : start + batch_users]
-        scores = candidate_scores(model, batch, history)
+    for batch, scores in rows:
         take = np.flatnonzero(np.isin(users, batch))
         row_of = np.searchsorted(batch, users[take])
         candidates = torch.isfinite(scores).sum(1).numpy()

@@ -122,6 +122,7 @@ class UnlearningTrainer:
         """Passes over the forget set, each followed by the stopping rules, until one fires (``outcome`` filled)."""
         settings, processes = self.settings, self.processes
         steps = math.ceil(len(data.forget_u) / settings.batch_size)
+        watched = any(rule != "budget" for rule in settings.stop)
         for pass_idx in progress:
             order = processes.same_order(torch.randperm(len(data.forget_u)))
             total = 0.0
@@ -129,6 +130,10 @@ class UnlearningTrainer:
                 batch = order[step * settings.batch_size : (step + 1) * settings.batch_size]
                 total += self._step(batch, optimizer, data)
             outcome.passes = pass_idx + 1
+            # the statistics cost a scoring of the forgotten and held-out pairs: only where a rule reads them, and last
+            if not (watched or outcome.passes == settings.epochs):
+                outcome.log.append({"pass": outcome.passes, "loss": total / steps})
+                continue
             stats = self._pass_stats(data.forget_u, data.forget_i, heldout, data.targets)
             outcome.log.append({"pass": outcome.passes, "loss": total / steps, **stats})
             progress.set_postfix(loss=f"{total / steps:.4f}", auc=f"{stats['forget_vs_valid_auc']:.3f}")
@@ -169,22 +174,23 @@ class UnlearningTrainer:
         n = len(fu)
         pick = torch.randint(len(data.retain_u), (n,), generator=self.processes.draws)
         ru, ri = data.retain_u[pick], data.retain_i[pick]
-        fj, rj = data.negatives(n), data.negatives(n)
-        users = torch.cat([fu, fu, ru, ru])
-        items = torch.cat([fi, fj, ri, rj])
+        fj, rj = data.negatives(n), data.negatives(n)  # both drawn always: one random stream, whatever is scored
+        hinge = settings.forget_loss == "hinge"  # the hinge scores no forgotten negative
+        users = torch.cat([fu, ru, ru] + ([] if hinge else [fu]))
+        items = torch.cat([fi, ri, rj] + ([] if hinge else [fj]))
         scores = model.predict(pair_interaction(model, users, items))
-        s_fi, s_fj, s_ri, s_rj = scores.split(n)
-        if settings.forget_loss == "hinge":
+        s_fi, s_ri, s_rj, *s_fj = scores.split(n)
+        if hinge:
             forget_term = losses.hinge_to_target(s_fi, data.targets[idx].to(s_fi.device))
         else:
-            forget_term = losses.FORGET_LOSSES[settings.forget_loss](s_fi, s_fj)
+            forget_term = losses.FORGET_LOSSES[settings.forget_loss](s_fi, s_fj[0])
         loss = settings.forget_weight * forget_term
         if settings.retain_weight:
             loss = loss + settings.retain_weight * losses.bpr(s_ri, s_rj)
         if data.reference is not None:
             with torch.no_grad():
-                ref = data.reference.predict(pair_interaction(data.reference, users[2 * n :], items[2 * n :]))
-            loss = loss + settings.anchor_weight * losses.anchor(scores[2 * n :], ref)
+                ref = data.reference.predict(pair_interaction(data.reference, users[n : 3 * n], items[n : 3 * n]))
+            loss = loss + settings.anchor_weight * losses.anchor(scores[n : 3 * n], ref)
         return loss
 
     def _negative_sampler(self, retain_items, n_items, draws=None):
@@ -216,9 +222,10 @@ class UnlearningTrainer:
         """What the stopping rules look at: the AUC separating forgotten from held-out validation scores, and the share
         of forgotten scores above their hinge target (NaN without targets)."""
         clear_cached_embeddings(self.model)
-        forget_scores = pair_scores(self.model, forget_u, forget_i)
+        scores = pair_scores(self.model, torch.cat([forget_u, heldout[0]]), torch.cat([forget_i, heldout[1]]))
+        forget_scores, heldout_scores = scores[: len(forget_u)], scores[len(forget_u) :]
         above = float((forget_scores > targets).float().mean()) if targets is not None else float("nan")
         return {
-            "forget_vs_valid_auc": auc(forget_scores.numpy(), pair_scores(self.model, *heldout).numpy()),
+            "forget_vs_valid_auc": auc(forget_scores.numpy(), heldout_scores.numpy()),
             "above_target_share": above,
         }

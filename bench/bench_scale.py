@@ -1,0 +1,259 @@
+"""How the cost of unlearning grows with the data, against gold's: synthetic power-law graphs and the real datasets.
+
+For each dataset (LightGCN, default recipe of each request type, 2 threads, one process, nothing else running):
+
+- the original: real datasets, trained to early stopping (read from ``bench/cache`` as ``bench_unlearning.py`` writes
+  it); synthetic ones, ``--synthetic-batches`` training batches only (their cost is measured here, not their
+  quality, which ``bench_unlearning.py`` judges on real data);
+- requests of a fixed size (1,000 interactions; 100 users) and of a fixed share (5% of interactions, 5% of users, 1%
+  of items), drawn at random; each timed alone (``method(original, split, config)`` after one untimed warm-up
+  request), with the process's peak resident memory during the request (``VmHWM``, reset through
+  ``/proc/self/clear_refs``): above what was resident before it (the request's own memory), and in all (RecBole's
+  dataset, its dataloaders and the original stay resident);
+- gold: one epoch of training on the retain set (beyond ``--gold-batches-up-to`` interactions, the first
+  ``--gold-batches`` batches timed and scaled to the epoch's, said in the table), and gold to early stopping
+  (``unlearn_method=retrain``, measured up to ``--gold-to-stop-up-to`` interactions; beyond, the measured epoch time
+  times the epochs gold took on the largest dataset where it was measured, said in the table).
+
+Synthetic graphs follow Amazon Baby's degree distribution (5-core): user degrees Pareto with minimum 5 and shape 2.5
+(mean 8.3; Baby: 8.3), item popularity Zipf-like with exponent 0.75 (Baby's rank-frequency slope: 0.72), 8.3
+interactions per user and 22.8 per item (Baby's), duplicates dropped.
+
+    python bench/bench_scale.py --sizes 1e5 1e6 1e7 --real ml-100k lfm2k baby
+
+Written to ``bench/results/scale.md`` and ``scale.json`` (one row per dataset and request).
+"""
+
+import argparse
+import itertools
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tabulate import tabulate
+from tqdm import tqdm
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_unlearning import CACHE, RESULTS, cached_model, key_of  # noqa: E402
+
+from recbole_unlearn.atomic import atomic_write  # noqa: E402
+from recbole_unlearn.config import config_with, with_request_defaults  # noqa: E402
+from recbole_unlearn.data.preparation import dataloaders  # noqa: E402
+from recbole_unlearn.data.request import sample_request  # noqa: E402
+from recbole_unlearn.data.split import split_datasets  # noqa: E402
+from recbole_unlearn.quick_start import load_data  # noqa: E402
+from recbole_unlearn.registry import build_model, build_trainer  # noqa: E402
+from recbole_unlearn.unlearn.methods import get_method, retrain  # noqa: E402
+
+SYNTHETIC = CACHE / "scale"
+# (label, request type, size: an int is a count, a float a share)
+REQUESTS = [
+    ("1,000 interactions", "interaction", 1000),
+    ("100 users", "user", 100),
+    ("5% interactions", "interaction", 0.05),
+    ("5% users", "user", 0.05),
+    ("1% items", "item", 0.01),
+]
+
+
+def power_law_interactions(n, seed=0):
+    """About ``n`` distinct (user, item) pairs with Baby's degree distribution (module docstring)."""
+    rng = np.random.default_rng(seed)
+    n_users, n_items = max(int(n / 8.3), 10), max(int(n / 22.8), 10)
+    degrees = np.minimum(np.floor(5 * rng.random(n_users) ** (-1 / 2.5)), n_items // 2).astype(np.int64)
+    degrees = np.maximum(np.round(degrees * n / degrees.sum()).astype(np.int64), 5)
+    popularity = rng.permutation(np.arange(1, n_items + 1) ** -0.75)
+    popularity /= popularity.sum()
+    users = np.repeat(np.arange(n_users), degrees)
+    items = rng.choice(n_items, size=len(users), p=popularity)
+    pairs = np.unique(users * n_items + items)
+    return pairs // n_items, pairs % n_items
+
+
+def synthetic_dataset(n) -> str:
+    """Name of the synthetic dataset of about ``n`` interactions, written once under ``bench/cache/scale``."""
+    name = f"synthetic-{n:.0e}".replace("+0", "").replace("+", "")
+    path = SYNTHETIC / name / f"{name}.inter"
+    if not path.exists():
+        users, items = power_law_interactions(int(n))
+
+        def write(f):
+            f.write("user_id:token\titem_id:token\n")
+            np.savetxt(f, np.stack([users, items], axis=1), fmt="%d", delimiter="\t")
+
+        atomic_write(str(path), write)
+    return name
+
+
+def peak_rss_reset():
+    """Reset the process's peak resident set size (Linux: ``/proc/self/clear_refs``)."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def rss_gib(field) -> float:
+    """``VmHWM`` (peak) or ``VmRSS`` (now) of this process, in GiB."""
+    with open("/proc/self/status") as f:
+        line = next(line for line in f if line.startswith(field))
+    return int(line.split()[1]) / 2**20
+
+
+def request_for(train, kind, size, seed):
+    population = len(train.inter_feat) if kind == "interaction" else train.user_num - 1
+    ratio = size if isinstance(size, float) else size / population
+    return sample_request(train, kind, ratio, seed=seed)
+
+
+def train_batches(config, model, loader, max_batches=None):
+    """Train ``model`` for one epoch of ``loader``, or its first ``max_batches`` batches; returns the seconds an
+    epoch takes (scaled from the batches run) and whether it was scaled."""
+    trainer = build_trainer(config, model)
+    batches = len(loader)
+    timed = batches if max_batches is None else min(batches, max_batches)
+    start = time.perf_counter()
+    trainer._train_epoch(loader if timed == batches else itertools.islice(loader, timed), 0, show_progress=False)
+    return (time.perf_counter() - start) * batches / timed, timed < batches
+
+
+def gold_epoch_seconds(config, split, max_batches=None):
+    """Seconds of one training epoch of a fresh model on the retain set (:func:`train_batches`)."""
+    train, _, _ = dataloaders(config, [split.retain_train, split.retain_valid, split.retain_test])
+    return train_batches(config, build_model(config, split.retain_train), train, max_batches)
+
+
+def measure_dataset(name, args, base, progress):
+    """Rows of the results for one dataset."""
+    synthetic = name.startswith("synthetic")
+    cfg = {**base, "data_path": str(SYNTHETIC if synthetic else args.data_path)}
+    config, loaders = load_data("LightGCN", name, config_dict=cfg, argv=[])
+    train, valid, test = (loader._dataset for loader in loaders)
+    n_train = len(train.inter_feat)
+
+    def fit(model):
+        if synthetic:
+            train_batches(config, model, loaders[0], args.synthetic_batches)
+            return model
+        trainer = build_trainer(config, model)
+        trainer.saved_model_file = str(CACHE / f".scale-{name}-best.pth")
+        trainer.fit(loaders[0], loaders[1], saved=True, show_progress=False)
+        trainer.load_checkpoint_file(trainer.saved_model_file, dataset=train)
+        os.unlink(trainer.saved_model_file)
+        return model
+
+    # the same key as bench_unlearning.py's originals of the real datasets, so those are reused
+    original_key = key_of("LightGCN", name, base if not synthetic else {**base, "batches": args.synthetic_batches})
+    original, _ = cached_model(CACHE / f"original-{original_key}.pth", config, train,
+                               lambda: build_model(config, train), fit)
+    rows, gold_stop = [], None
+    for label, kind, size in REQUESTS:
+        request = request_for(train, kind, size, seed=2020)
+        split = split_datasets(request, train, valid, test)
+        request_config = with_request_defaults(config, kind)
+        method = get_method(request_config["unlearn_method"])
+        method(original, split, request_config)  # untimed warm-up (first-call costs)
+        torch.manual_seed(config["seed"])
+        peak_rss_reset()
+        resident = rss_gib("VmRSS")
+        start = time.perf_counter()
+        _, outcome = method(original, split, request_config)
+        seconds = time.perf_counter() - start
+        peak = rss_gib("VmHWM")
+        if gold_stop is None and kind == "interaction" and n_train <= args.gold_to_stop_up_to:
+            gold_config = config_with(config, epochs=300)
+            start = time.perf_counter()
+            retrain(original, split, gold_config)
+            gold_stop = {"seconds": time.perf_counter() - start, "measured": True}
+        if not rows:
+            epoch_s, scaled = gold_epoch_seconds(config, split, None if n_train <= args.gold_batches_up_to
+                                                 else args.gold_batches)
+        last = outcome.log[-1] if outcome and outcome.log else {}
+        rows.append({
+            "dataset": name, "interactions": n_train, "users": train.user_num - 1, "items": train.item_num - 1,
+            "request": label, "type": kind, "method": request_config["unlearn_method"],
+            "removed": split.removed()["train"], "seconds": seconds, "peak_rss_gib": peak,
+            "request_gib": peak - resident,
+            "gold_epoch_s": epoch_s, "gold_epoch_scaled": scaled,
+            "forget_vs_valid_auc": last.get("forget_vs_valid_auc"),
+        })
+        progress.set_postfix_str(f"{name}: {label} {seconds:.1f}s")
+        progress.update(1)
+    for row in rows:
+        row["gold_stop"] = gold_stop
+    return rows
+
+
+def fill_gold_estimates(rows):
+    """Gold to early stopping where it was not measured: the epoch time times the epochs gold took on the largest
+    dataset where it was measured (seconds of the stop / seconds of an epoch there)."""
+    measured = [r for r in rows if r["gold_stop"] and r["gold_stop"]["measured"]]
+    if not measured:
+        return
+    largest = max(measured, key=lambda r: r["interactions"])
+    epochs = largest["gold_stop"]["seconds"] / largest["gold_epoch_s"]
+    for row in rows:
+        if not row["gold_stop"]:
+            row["gold_stop"] = {"seconds": row["gold_epoch_s"] * epochs, "measured": False,
+                                "epochs_from": largest["dataset"]}
+
+
+def table(rows) -> str:
+    lines = []
+    for r in rows:
+        stop = r["gold_stop"]
+        lines.append([
+            r["dataset"], f"{r['interactions']:,}", r["request"], r["method"], f"{r['removed']:,}",
+            f"{r['seconds']:.2f}", f"{r['request_gib']:.2f}", f"{r['peak_rss_gib']:.2f}",
+            f"{r['gold_epoch_s']:.1f}{' *' if r['gold_epoch_scaled'] else ''}",
+            f"{r['gold_epoch_s'] / r['seconds']:.1f}",
+            "-" if not stop else f"{stop['seconds']:.0f}{'' if stop['measured'] else ' †'}",
+            "-" if not stop else f"{stop['seconds'] / r['seconds']:.0f}x",
+        ])
+    header = ["dataset", "train interactions", "request", "method", "removed", "unlearn s", "request GiB",
+              "process GiB", "gold epoch s", "x one epoch", "gold to stop s", "x gold"]
+    return tabulate(lines, headers=header, tablefmt="github", disable_numparse=True)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", nargs="*", type=float, default=[1e5, 1e6, 1e7])
+    parser.add_argument("--real", nargs="*", default=["ml-100k", "lfm2k", "baby"])
+    parser.add_argument("--data_path", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--synthetic-batches", type=int, default=20)
+    parser.add_argument("--gold-to-stop-up-to", type=float, default=1e6)
+    parser.add_argument("--gold-batches-up-to", type=float, default=2e6)
+    parser.add_argument("--gold-batches", type=int, default=50)
+    parser.add_argument("--out", default=str(RESULTS / "scale"))
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    names = [n for n in args.real if n == "ml-100k" or (Path(args.data_path) / n).is_dir()]
+    skipped = sorted(set(args.real) - set(names))
+    names += [synthetic_dataset(n) for n in args.sizes]
+    base = {"show_progress": False, "state": "ERROR", "checkpoint_dir": str(CACHE / "tmp"), "epochs": 300}
+    rows = []
+    with tqdm(total=len(names) * len(REQUESTS), desc="scale", ncols=100) as progress:
+        for name in names:
+            rows += measure_dataset(name, args, base, progress)
+    fill_gold_estimates(rows)
+    head = (f"LightGCN, default recipe per request type; {platform.processor() or platform.machine()}, "
+            f"torch {torch.__version__}, {torch.get_num_threads()} threads, one process, nothing else running"
+            + (f"; skipped (no data): {', '.join(skipped)}" if skipped else ""))
+    notes = ("\n\n`*` one gold epoch scaled from its first batches. `†` gold to early stopping not run: the epoch time "
+             "times the epochs gold took where it was measured. x one epoch / x gold: gold's seconds over the "
+             "request's. Peak RSS: the whole process during the request (dataset and original resident).\n")
+    atomic_write(args.out + ".md", lambda f: f.write(f"## Unlearning cost against the data's size\n\n{head}\n\n"
+                                                     f"{table(rows)}{notes}"))
+    atomic_write(args.out + ".json", lambda f: json.dump({"environment": head, "rows": rows}, f, indent=1))
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()
