@@ -36,14 +36,15 @@ from recbole_unlearn.unlearn.methods import get_method  # noqa: E402
 
 # part of the request -> (file suffix, function name) whose cumulative time is that part
 PARTS = [
-    ("rebind (retain graph)", "unlearn/rebind.py", "rebind_model"),
+    ("rebind (copy, retain graph)", "unlearn/methods.py", "rebound_copy"),
     ("hinge targets", "unlearn/targets.py", "rank_matched_targets"),
     ("steps, all", "unlearn/trainer.py", "_step"),
     ("  step forward (scores and losses)", "unlearn/trainer.py", "_step_loss"),
     ("  step backward", "torch/_tensor.py", "backward"),
     ("  optimizer", "unlearn/optim.py", "step"),
     ("pass statistics", "unlearn/trainer.py", "_pass_stats"),
-    ("graph propagation, in every part above (forward only)", "model/base.py", "propagate"),
+    ("whole-graph propagation, in every part above (forward only)", "model/base.py", "propagate"),
+    ("local scoring from the moving rows, in every part above (forward only)", "model/graph.py", "change"),
 ]
 
 
@@ -90,8 +91,9 @@ def main(argv=None):
     lines = [
         f"## Time of one {args.request} request: {args.model} on {args.dataset}, default recipe "
         f"(`{config['unlearn_method']}`, {outcome.passes if outcome else 0} passes)", "",
-        f"`python bench/bench_profile.py --dataset {args.dataset} --request {args.request}`, 2 threads, under cProfile "
-        "(which adds its own overhead; the shares are what counts).", "",
+        f"`python bench/bench_profile.py --dataset {args.dataset} --request {args.request}`, "
+        f"{torch.get_num_threads()} threads, under cProfile (which adds its own overhead; the shares are what counts).",
+        "",
         "| part | seconds | share of the request |", "|---|---|---|",
         *(f"| {label} | {seconds:.3f} | {100 * seconds / total:.1f}% |" for label, seconds in rows),
         f"| **the request (method call)** | {total:.3f} | 100% |",

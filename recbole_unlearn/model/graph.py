@@ -154,9 +154,10 @@ class MovingRowsPropagation:
         order of ``moving``)."""
         h, total = delta, delta
         for block, transpose in self.inward:
-            h = SparseMM.apply(block, transpose, h)
-            total = torch.cat([total, total.new_zeros(h.size(0) - total.size(0), total.size(1))]) + h
-        total = torch.cat([total, total.new_zeros(self.ball_size - total.size(0), total.size(1))])
+            h = SparseMM.apply(block, transpose, h)  # every level holds the one before as its first rows
+            total = torch.cat([total + h[: len(total)], h[len(total) :]])
+        if len(total) < self.ball_size:  # no level beyond the moving rows (one layer)
+            total = torch.cat([total, total.new_zeros(self.ball_size - len(total), total.size(1))])
         rows, cols, values = csr_rows(self.to_ball, seeds)
         size = (len(seeds), self.ball_size)  # rows in order, columns sorted within a row: coalesced as it is
         hop = torch.sparse_coo_tensor(torch.stack([rows, cols]), values, size, is_coalesced=True)

@@ -74,23 +74,26 @@ class CandidateRows:
                     self.kept[start] = scores
             yield batch, scores
 
+    def rows_of(self, users):
+        """``(score row, positions in users)`` for each distinct user of ``users`` (all among :attr:`users`)."""
+        users = np.asarray(users)
+        order = np.argsort(users, kind="stable")
+        ordered = users[order]
+        for batch, scores in self:
+            first, last = np.searchsorted(ordered, batch, "left"), np.searchsorted(ordered, batch, "right")
+            for row in np.flatnonzero(last > first):
+                yield scores[row], order[first[row] : last[row]]
 
-def candidate_ranks(rows, pairs_, chunk_entries=2**24):
+
+def candidate_ranks(rows, pairs_):
     """:math:`r(u, i)` for each pair: how many of the user's candidate items (history excluded) score above it;
-    ``rows``: the :class:`CandidateRows` of the pairs' users.
-
-    Pairs are compared with their user's row in chunks of at most ``chunk_entries`` scores, so memory stays bounded
-    however many items there are."""
+    ``rows``: the :class:`CandidateRows` of the pairs' users. Each user's pairs against their own row: no copy of
+    rows, whatever the number of items."""
     users, items = (np.asarray(a) for a in pairs_)
     ranks = np.zeros(len(users), dtype=np.int64)
-    for batch, scores in rows:
-        take = np.flatnonzero(np.isin(users, batch))
-        row_of = torch.from_numpy(np.searchsorted(batch, users[take]))
-        own = scores[row_of, torch.from_numpy(items[take])]
-        step = max(1, chunk_entries // scores.size(1))
-        for chunk in range(0, len(take), step):
-            part = slice(chunk, chunk + step)
-            ranks[take[part]] = (scores[row_of[part]] > own[part, None]).sum(1).numpy()
+    for row, mine in rows.rows_of(users):
+        own = row[torch.from_numpy(items[mine])]
+        ranks[mine] = (row > own[:, None]).sum(1).numpy()
     return ranks
 
 
@@ -147,14 +150,11 @@ def scores_at_ranks(rows, users, target_ranks) -> np.ndarray:
     :class:`CandidateRows`); a rank past the user's last candidate takes that one. One selection per pair
     (``kthvalue``), no sort of whole rows."""
     targets = np.zeros(len(users), dtype=np.float32)
-    for batch, scores in rows:
-        take = np.flatnonzero(np.isin(users, batch))
-        row_of = np.searchsorted(batch, users[take])
-        candidates = torch.isfinite(scores).sum(1).numpy()
-        # the R-th highest of n scores (-inf below every candidate) is the (n - R)-th smallest
-        smallest = scores.size(1) - np.minimum(target_ranks[take], candidates[row_of] - 1)
-        for pair, row, k in zip(take, row_of, smallest):
-            targets[pair] = scores[row].kthvalue(int(k)).values
+    for row, mine in rows.rows_of(users):
+        candidates = len(row) - int((row == -torch.inf).sum())
+        for pair in mine:
+            # the R-th highest of n scores (-inf below every candidate) is the (n - R)-th smallest
+            targets[pair] = row.kthvalue(len(row) - min(int(target_ranks[pair]), candidates - 1)).values
     return targets
 
 
