@@ -36,7 +36,12 @@ from recbole_unlearn.audit.attacker import (  # noqa: E402
     pair_features,
 )
 from recbole_unlearn.config import config_with  # noqa: E402
-from recbole_unlearn.data.pairs import concat_pairs, interaction_counts, pairs, same_user_pairs  # noqa: E402
+from recbole_unlearn.data.pairs import (  # noqa: E402
+    concat_pairs,
+    interaction_counts,
+    pairs,
+    same_user_pairs,
+)
 from recbole_unlearn.data.request import request_from_config  # noqa: E402
 from recbole_unlearn.data.split import split_datasets  # noqa: E402
 from recbole_unlearn.quick_start import load_data  # noqa: E402

@@ -6,8 +6,9 @@ For each dataset (LightGCN, default recipe of each request type, 2 threads, one 
   it); synthetic ones, ``--synthetic-batches`` training batches only (their cost is measured here, not their
   quality, which ``bench_unlearning.py`` judges on real data);
 - requests of a fixed size (1,000 interactions; 100 users) and of a fixed share (5% of interactions, 5% of users, 1%
-  of items), drawn at random; each timed alone (``method(original, split, config)`` after one untimed warm-up
-  request), with the process's peak resident memory during the request (``VmHWM``, reset through
+  of items; the shares only up to ``--shares-up-to`` interactions, past which a 5% request's passes alone take
+  hours), drawn at random; each timed alone (``method(original, split, config)``, after one untimed warm-up request
+  per dataset), with the process's peak resident memory during the request (``VmHWM``, reset through
   ``/proc/self/clear_refs``): above what was resident before it (the request's own memory), and in all (RecBole's
   dataset, its dataloaders and the original stay resident);
 - gold: one epoch of training on the retain set (beyond ``--gold-batches-up-to`` interactions, the first
@@ -27,7 +28,6 @@ Written to ``bench/results/scale.md`` and ``scale.json`` (one row per dataset an
 import argparse
 import itertools
 import json
-import os
 import platform
 import sys
 import time
@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_unlearning import CACHE, RESULTS, cached_model, key_of  # noqa: E402
+from bench_unlearning import CACHE, RESULTS, cached_model, key_of, trained_to_stop  # noqa: E402
 
 from recbole_unlearn.atomic import atomic_write  # noqa: E402
 from recbole_unlearn.config import config_with, with_request_defaults  # noqa: E402
@@ -141,12 +141,7 @@ def measure_dataset(name, args, base, progress):
         if synthetic:
             train_batches(config, model, loaders[0], args.synthetic_batches)
             return model
-        trainer = build_trainer(config, model)
-        trainer.saved_model_file = str(CACHE / f".scale-{name}-best.pth")
-        trainer.fit(loaders[0], loaders[1], saved=True, show_progress=False)
-        trainer.load_checkpoint_file(trainer.saved_model_file, dataset=train)
-        os.unlink(trainer.saved_model_file)
-        return model
+        return trained_to_stop(config, loaders, model, f"scale-{name}")
 
     # the same key as bench_unlearning.py's originals of the real datasets, so those are reused
     original_key = key_of("LightGCN", name, base if not synthetic else {**base, "batches": args.synthetic_batches})
@@ -154,11 +149,15 @@ def measure_dataset(name, args, base, progress):
                                lambda: build_model(config, train), fit)
     rows, gold_stop = [], None
     for label, kind, size in REQUESTS:
+        if isinstance(size, float) and n_train > args.shares_up_to:
+            progress.update(1)
+            continue
         request = request_for(train, kind, size, seed=2020)
         split = split_datasets(request, train, valid, test)
         request_config = with_request_defaults(config, kind)
         method = get_method(request_config["unlearn_method"])
-        method(original, split, request_config)  # untimed warm-up (first-call costs)
+        if not rows:
+            method(original, split, request_config)  # untimed warm-up of the dataset (first-call costs)
         torch.manual_seed(config["seed"])
         peak_rss_reset()
         resident = rss_gib("VmRSS")
@@ -228,6 +227,7 @@ def main(argv=None):
     parser.add_argument("--data_path", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--synthetic-batches", type=int, default=20)
     parser.add_argument("--gold-to-stop-up-to", type=float, default=1e6)
+    parser.add_argument("--shares-up-to", type=float, default=2e6)
     parser.add_argument("--gold-batches-up-to", type=float, default=2e6)
     parser.add_argument("--gold-batches", type=int, default=50)
     parser.add_argument("--out", default=str(RESULTS / "scale"))

@@ -115,6 +115,16 @@ def cached_model(path: Path, config, dataset, build, train):
     return model, seconds
 
 
+def trained_to_stop(config, loaders, model, name):
+    """``model`` trained on ``loaders`` to early stopping, its best epoch loaded back (a scratch file ``name``)."""
+    trainer = build_trainer(config, model)
+    trainer.saved_model_file = str(CACHE / f".{name}-best.pth")
+    trainer.fit(loaders[0], loaders[1], saved=True, show_progress=False)
+    trainer.load_checkpoint_file(trainer.saved_model_file, dataset=loaders[0]._dataset)
+    os.unlink(trainer.saved_model_file)
+    return model
+
+
 def run_cell(dataset, model_name, kind, draw, base, data_path, progress, variants=tuple(VARIANTS)):
     """All variants and gold for one request draw; returns ``{variant: metrics}``."""
     cfg = {**base, "data_path": data_path, "forget_type": kind, "forget_ratio": REQUESTS[kind], "forget_seed": 2020 + draw}
@@ -123,17 +133,9 @@ def run_cell(dataset, model_name, kind, draw, base, data_path, progress, variant
     config, loaders = load_data(model_name, dataset, config_dict=cfg, argv=[])
     train_ds = loaders[0]._dataset
     original_key = key_of(model_name, dataset, base)
-
-    def train_original(model):
-        trainer = build_trainer(config, model)
-        trainer.saved_model_file = str(CACHE / f".{original_key}-best.pth")
-        trainer.fit(loaders[0], loaders[1], saved=True, show_progress=False)
-        trainer.load_checkpoint_file(trainer.saved_model_file, dataset=train_ds)
-        os.unlink(trainer.saved_model_file)
-        return model
-
     original, original_s = cached_model(
-        CACHE / f"original-{original_key}.pth", config, train_ds, lambda: build_model(config, train_ds), train_original
+        CACHE / f"original-{original_key}.pth", config, train_ds, lambda: build_model(config, train_ds),
+        lambda model: trained_to_stop(config, loaders, model, original_key),
     )
     request = request_from_config(config, train_ds)
     split = split_datasets(request, train_ds, loaders[1]._dataset, loaders[2]._dataset)
