@@ -85,17 +85,17 @@ def csr_rows(matrix, rows):
 
 
 class ReceptiveField:
-    """The nodes within ``n_layers`` hops of some seed nodes, level by level, and the rows of :math:`\hat{A}`
+    """The nodes within ``n_layers`` hops of some seed nodes, level by level, and the rows of :math:`\\hat{A}`
     between the levels.
 
-    For seeds :math:`T_0`, :math:`T_{j+1} = T_j \cup N(T_j)`: layer :math:`k` of a propagation
-    :math:`E^{(k)} = \hat{A} E^{(k-1)}` on :math:`T_{L-k}` needs :math:`E^{(k-1)}` on :math:`T_{L-k+1}` only. The
+    For seeds :math:`T_0`, :math:`T_{j+1} = T_j \\cup N(T_j)`: layer :math:`k` of a propagation
+    :math:`E^{(k)} = \\hat{A} E^{(k-1)}` on :math:`T_{L-k}` needs :math:`E^{(k-1)}` on :math:`T_{L-k+1}` only. The
     entries are the full graph's (its normalisation is global); only rows are taken.
 
     Attributes:
         nodes: :math:`T_L`, ordered so that every :math:`T_j` is a prefix (the seeds first, in the order given).
-        sizes: :math:`|T_0|, \dots, |T_L|`.
-        blocks: ``blocks[j]`` is :math:`\hat{A}_{T_j, T_{j+1}}`, sparse COO, columns numbered by position in
+        sizes: :math:`|T_0|, \\dots, |T_L|`.
+        blocks: ``blocks[j]`` is :math:`\\hat{A}_{T_j, T_{j+1}}`, sparse COO, columns numbered by position in
             ``nodes``.
     """
 
@@ -127,10 +127,10 @@ class MovingRowsPropagation:
 
     where :math:`Q_0 = P \\subseteq Q_1 \\subseteq \\dots` are the balls around :math:`P` (:class:`ReceptiveField`),
     :math:`B = Q_{L-1}`, and each :math:`h_k` (the rows of :math:`\\hat{A}^k\\Delta`, zero outside :math:`Q_k`) is
-    padded with zeros to :math:`B`. The ball is built once, from :math:`P`'s side; a batch then costs the entries of
-    :math:`\\hat{A}` between its own rows and :math:`B`, never its own neighbours' neighbours, so a popular item in a
-    batch does not pull in the users of its users. Exact, values and gradients, as long as no row outside :math:`P`
-    changes.
+    padded with zeros to :math:`B` (every ball holds the one before as its first rows). The ball is built once, from
+    :math:`P`'s side; a batch then costs the entries of :math:`\\hat{A}` between its own rows and :math:`B`, never its
+    own neighbours' neighbours, so a popular item in a batch does not pull in the users of its users. Exact, values
+    and gradients, as long as no row outside :math:`P` changes.
     """
 
     def __init__(self, adjacency, moving, n_layers):
@@ -154,10 +154,8 @@ class MovingRowsPropagation:
         order of ``moving``)."""
         h, total = delta, delta
         for block, transpose in self.inward:
-            h = SparseMM.apply(block, transpose, h)  # every level holds the one before as its first rows
+            h = SparseMM.apply(block, transpose, h)
             total = torch.cat([total + h[: len(total)], h[len(total) :]])
-        if len(total) < self.ball_size:  # no level beyond the moving rows (one layer)
-            total = torch.cat([total, total.new_zeros(self.ball_size - len(total), total.size(1))])
         rows, cols, values = csr_rows(self.to_ball, seeds)
         size = (len(seeds), self.ball_size)  # rows in order, columns sorted within a row: coalesced as it is
         hop = torch.sparse_coo_tensor(torch.stack([rows, cols]), values, size, is_coalesced=True)
