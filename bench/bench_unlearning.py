@@ -53,7 +53,7 @@ PLAIN = {
     "unlearn_epochs": 8, "unlearn_stop": ["budget"], "unlearn_forget_loss": "log_sigmoid",
     "unlearn_neg_sampling": "uniform", "unlearn_hinge_target": "user_mean", "unlearn_anchor_weight": 0.0,
     "forget_weight": 1.0, "retain_weight": 1.0,
-    "unlearn_lr_touched": 2e-2, "unlearn_lr_rest": 1e-4, "unlearn_revoked_steps": 0, "unlearn_stop_share": 0.0,
+    "unlearn_lr_touched": 2e-2, "unlearn_lr_rest": 1e-4, "unlearn_lr_unit": "absolute", "unlearn_revoked_steps": 0, "unlearn_stop_share": 0.0,
     "unlearn_branch_scale": None,
 }
 # the hinge to rank-matched targets (recbole_unlearn/unlearn/targets.py), weight 3, a budget of 10 passes

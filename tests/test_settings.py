@@ -32,12 +32,20 @@ def test_settings_are_typed_from_the_config(config):
     assert [every_second.refresh_due(k) for k in (1, 2, 3, 4)] == [False, True, False, True]
 
 
+def test_touched_rate_is_absolute_or_a_share_of_the_table_s_rms(config):
+    table = torch.full((4, 3), -0.5)
+    assert UnlearnSettings.from_config(config_with(config, unlearn_lr_touched=0.04)).touched_rate(table) == 0.04
+    relative = UnlearnSettings.from_config(config_with(config, unlearn_lr_touched=0.04, unlearn_lr_unit="table_rms"))
+    assert relative.touched_rate(table) == pytest.approx(0.02)
+
+
 @pytest.mark.parametrize("key, value, message", [
     ("unlearn_gold_seeds", 0, "unlearn_gold_seeds must be a positive integer, got 0"),
     ("unlearn_epochs", 2.5, "unlearn_epochs must be a positive integer, got 2.5"),
     ("unlearn_batch_size", True, "unlearn_batch_size must be a positive integer, got True"),
     ("forget_weight", "heavy", "forget_weight must be a number, got 'heavy'"),
     ("unlearn_neg_sampling", "hard", "unlearn_neg_sampling 'hard' is not one of uniform, popularity"),
+    ("unlearn_lr_unit", "relative", "unlearn_lr_unit 'relative' is not one of absolute, table_rms"),
     ("unlearn_forget_loss", "l2", "unlearn_forget_loss 'l2' is not one of log_sigmoid, hinge, negated_bpr"),
     ("unlearn_branch_scale", [0.1], "unlearn_branch_scale must map branch names to scales, got [0.1]"),
 ])

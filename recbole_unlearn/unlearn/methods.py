@@ -72,7 +72,8 @@ def reset(model, split, config, show_progress=False):
     model = rebound_copy(model, config, split)
     reset_forgotten_rows(model, split)
     if split.request.type == "item" and settings.revoked_steps:
-        push_down_revoked_items(model, split, settings.revoked_steps, settings.lr_touched)
+        rate = settings.touched_rate(embedding_tables(model)["item"])
+        push_down_revoked_items(model, split, settings.revoked_steps, rate)
     return model, UnlearnOutcome(stopped_by="none")
 
 

@@ -12,6 +12,7 @@ from recbole_unlearn.unlearn.targets import TARGET_FUNCTIONS
 
 FORGET_LOSS_FORMS = ("log_sigmoid", "hinge", "negated_bpr")
 NEGATIVE_SAMPLING = ("uniform", "popularity")
+LR_UNITS = ("absolute", "table_rms")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,6 +29,7 @@ class UnlearnSettings:
     batch_size: int = 1024  # unlearn_batch_size
     lr_touched: float = 0.02  # unlearn_lr_touched
     lr_rest: float = 1e-4  # unlearn_lr_rest
+    lr_unit: str = "absolute"  # unlearn_lr_unit
     branch_scale: dict = dataclasses.field(default_factory=dict)  # unlearn_branch_scale
     stop: tuple = ("budget",)  # unlearn_stop
     stop_auc: float = 0.5  # unlearn_stop_auc
@@ -52,6 +54,7 @@ class UnlearnSettings:
             batch_size=_count(config, "unlearn_batch_size", minimum=1),
             lr_touched=_number(config, "unlearn_lr_touched"),
             lr_rest=_number(config, "unlearn_lr_rest"),
+            lr_unit=_one_of(config, "unlearn_lr_unit", LR_UNITS),
             branch_scale=_branch_scale(config),
             stop=_stop_rules(config["unlearn_stop"]),
             stop_auc=_number(config, "unlearn_stop_auc"),
@@ -62,6 +65,16 @@ class UnlearnSettings:
             gold=bool(config["unlearn_gold"]),
             gold_seeds=_count(config, "unlearn_gold_seeds", minimum=1),
         )
+
+    def touched_rate(self, table) -> float:
+        """Learning rate of an embedding table's touched rows: ``lr_touched`` (``unlearn_lr_unit: absolute``), or
+        that share of the table's root-mean-square entry (``table_rms``):
+        :math:`\\eta = \\eta_{touched} \\sqrt{\\operatorname{mean}(E^2)}`. Adam moves each entry by about its
+        rate per step, so a rate relative to the table's scale moves every model's rows by the same share, whatever
+        its embeddings' norm (RecBole's NGCF trains entries ten times smaller than LightGCN's)."""
+        if self.lr_unit == "absolute":
+            return self.lr_touched
+        return self.lr_touched * float(table.detach().float().pow(2).mean().sqrt())
 
     def refresh_due(self, request_index) -> bool:
         """Whether request number ``request_index`` of a stream ends with the retain-set refresh."""

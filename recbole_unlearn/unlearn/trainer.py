@@ -203,14 +203,15 @@ class UnlearningTrainer:
         return lambda n: torch.multinomial(weights, n, replacement=True, generator=draws)
 
     def _rowwise_optimizer(self, split):
-        """``lr_touched`` for rows the forget set touches, ``lr_rest`` for everything else."""
-        lr_touched, lr_rest = self.settings.lr_touched, self.settings.lr_rest
+        """The touched rate (:meth:`~recbole_unlearn.unlearn.settings.UnlearnSettings.touched_rate`) for rows the
+        forget set touches, ``lr_rest`` for everything else."""
+        lr_rest = self.settings.lr_rest
         touched = {"user": split.touched_users, "item": split.touched_items}
         groups = []
         tables = embedding_tables(self.model)
         for side, param in tables.items():
             row_lr = torch.full((param.size(0), 1), lr_rest, device=param.device)
-            row_lr[torch.as_tensor(touched[side], dtype=torch.long)] = lr_touched
+            row_lr[torch.as_tensor(touched[side], dtype=torch.long)] = self.settings.touched_rate(param)
             groups.append({"params": [param], "lr": row_lr})
         in_tables = {id(p) for p in tables.values()}
         rest = [p for p in self.model.parameters() if p.requires_grad and id(p) not in in_tables]
