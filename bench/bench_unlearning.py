@@ -87,6 +87,14 @@ VARIANTS = {
     "rank-matched, modality branch x0": {**RANK_MATCHED, "unlearn_branch_scale": {"modality": 0.0}},
     # every parameter outside the touched embedding rows frozen (shared modality projections too): layer isolation
     "rank-matched, only touched rows move": {**RANK_MATCHED, "unlearn_lr_rest": 0.0},
+    # models whose embedding entries are on another scale (RecBole's NGCF): the touched rows' rate, absolute or as a
+    # share of each table's root-mean-square entry
+    **{f"rank-matched, lr {lr}": {**RANK_MATCHED, "unlearn_lr_rest": 0.0, "unlearn_lr_touched": lr}
+       for lr in (0.005, 0.002)},
+    "rank-matched, lr 0.005, weight 1": {**RANK_MATCHED, "unlearn_lr_rest": 0.0, "unlearn_lr_touched": 0.005,
+                                         "forget_weight": 1.0},
+    **{f"rank-matched, relative lr {lr}": {**RANK_MATCHED, "unlearn_lr_rest": 0.0, "unlearn_lr_unit": "table_rms",
+                                           "unlearn_lr_touched": lr} for lr in (0.03, 0.04, 0.05)},
     "reverse_bpr (pop+anchor, AUC stop)": {
         **PLAIN, "unlearn_method": "reverse_bpr", "unlearn_neg_sampling": "popularity", "unlearn_anchor_weight": 10.0,
         "unlearn_epochs": 20, "unlearn_stop": ["mia_auc"],
@@ -331,7 +339,7 @@ def main(argv=None):
             print(f"skipping {dataset}: {Path(args.data_path) / dataset} not found")
             continue
         for model_name in args.models:
-            multimodal = model_name in ("VBPR", "MMLightGCN", "FREEDOM") and dataset in ("ml-100k", "lfm2k")
+            multimodal = model_name in ("VBPR", "MMLightGCN", "FREEDOM", "LATTICE") and dataset in ("ml-100k", "lfm2k")
             kinds = args.requests or ["user", "interaction", "item"] + (["modality"] if multimodal else [])
             jobs += [(dataset, model_name, kind, draw) for kind in kinds for draw in range(args.draws)]
     print(f"torch threads: {torch.get_num_threads()}; {len(jobs)} request draws")
@@ -346,8 +354,18 @@ def main(argv=None):
                 by_kind.setdefault(kind, []).append(cell)
             saved = RESULTS / f"unlearning-{dataset}-{model_name}.json"  # request types not rerun keep their results
             earlier = json.loads(saved.read_text()) if saved.exists() else {}
-            write_results(dataset, model_name, {**earlier, **by_kind})
+            write_results(dataset, model_name, {**earlier, **merged_cells(earlier, by_kind)})
     write_summary()
+
+
+def merged_cells(earlier, by_kind) -> dict:
+    """``by_kind``'s cells over ``earlier``'s, draw by draw: variants not rerun keep their earlier results (the rows
+    of original and gold are taken from the new run with the rest)."""
+    merged = {}
+    for kind, cells in by_kind.items():
+        before = earlier.get(kind, [])
+        merged[kind] = [{**(before[draw] if draw < len(before) else {}), **cell} for draw, cell in enumerate(cells)]
+    return merged
 
 
 def write_results(dataset, model_name, by_kind):
