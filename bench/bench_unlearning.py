@@ -19,6 +19,7 @@ Results: ``bench/results/unlearning-<dataset>-<model>.{md,json,png}`` (written a
 import argparse
 import hashlib
 import json
+import math
 import os
 import sys
 import time
@@ -256,6 +257,11 @@ def recipe_label(recipe):
     return label
 
 
+def measured(value, spec) -> str:
+    """``value`` formatted, or ``-`` where it was not measured (results saved before the learned attacker)."""
+    return "-" if math.isnan(value) else format(value, spec)
+
+
 def write_summary():
     """``bench/results/unlearning-summary.md``: the default recipe against gold for every saved dataset x model x
     request type (the README's results table)."""
@@ -274,12 +280,12 @@ def write_summary():
             d, g = summary["default"], summary["gold"]
             missed = [k for k, ok in target_checks(d, kind, dataset, cells).items() if not ok]
             forget = "-" if kind == "modality" else (
-                f"{g['forget_recall@20'][0]:.3f} / {g['mia_auc'][0]:.3f} / {g['mia_learned_auc'][0]:.3f}")
+                f"{g['forget_recall@20'][0]:.3f} / {g['mia_auc'][0]:.3f} / {measured(g['mia_learned_auc'][0], '.3f')}")
             lines.append(
                 f"| {dataset} | {model_name} | {kind} | {g['retain_recall@20'][0]:.4f} / {forget} / "
                 f"{g['time_s'][0]:.0f} s | {recipe_label(cells[0]['default']['recipe'])} | {d['retain_pct'][0]:.1f}% | "
                 + ("- | - | - | " if kind == "modality" else
-                   f"{d['forget_gap'][0]:+.4f} | {d['mia_gap'][0]:+.3f} | {d['learned_gap'][0]:+.3f} | ")
+                   f"{d['forget_gap'][0]:+.4f} | {d['mia_gap'][0]:+.3f} | {measured(d['learned_gap'][0], '+.3f')} | ")
                 + f"{d['time_s'][0]:.2f} s | {d['speedup'][0]:.0f}x | "
                 + ("all met" if not missed else "NOT met: " + "; ".join(missed).replace("|", "\\|")) + " |"
             )
