@@ -1,6 +1,7 @@
 """How the cost of unlearning grows with the data, against gold's: synthetic power-law graphs and the real datasets.
 
-For each dataset (LightGCN, default recipe of each request type, 2 threads, one process, nothing else running):
+For each dataset (LightGCN, default recipe of each request type, ``--threads`` threads, one process; run it alone, or
+say what else ran with ``--note``):
 
 - the original: real datasets, trained to early stopping (read from ``bench/cache`` as ``bench_unlearning.py`` writes
   it); synthetic ones, ``--synthetic-batches`` training batches only (their cost is measured here, not their
@@ -226,12 +227,13 @@ def main(argv=None):
     parser.add_argument("--real", nargs="*", default=["ml-100k", "lfm2k", "baby"])
     parser.add_argument("--data_path", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--synthetic-batches", type=int, default=20)
-    parser.add_argument("--gold-to-stop-up-to", type=float, default=1e6)
+    parser.add_argument("--gold-to-stop-up-to", type=float, default=2e5)
     parser.add_argument("--shares-up-to", type=float, default=2e6)
-    parser.add_argument("--gold-batches-up-to", type=float, default=2e6)
+    parser.add_argument("--gold-batches-up-to", type=float, default=5e5)
     parser.add_argument("--gold-batches", type=int, default=50)
     parser.add_argument("--out", default=str(RESULTS / "scale"))
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--note", default="", help="what else ran on the machine, said in the results")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     names = [n for n in args.real if n == "ml-100k" or (Path(args.data_path) / n).is_dir()]
@@ -244,11 +246,13 @@ def main(argv=None):
             rows += measure_dataset(name, args, base, progress)
     fill_gold_estimates(rows)
     head = (f"LightGCN, default recipe per request type; {platform.processor() or platform.machine()}, "
-            f"torch {torch.__version__}, {torch.get_num_threads()} threads, one process, nothing else running"
+            f"torch {torch.__version__}, {torch.get_num_threads()} threads, one process"
+            + (f"; {args.note}" if args.note else "")
             + (f"; skipped (no data): {', '.join(skipped)}" if skipped else ""))
     notes = ("\n\n`*` one gold epoch scaled from its first batches. `†` gold to early stopping not run: the epoch time "
              "times the epochs gold took where it was measured. x one epoch / x gold: gold's seconds over the "
-             "request's. Peak RSS: the whole process during the request (dataset and original resident).\n")
+             "request's. Request GiB: the process's peak resident memory during the request above what was resident "
+             "before it; process GiB: that peak itself, RecBole's dataset, dataloaders and the original included.\n")
     atomic_write(args.out + ".md", lambda f: f.write(f"## Unlearning cost against the data's size\n\n{head}\n\n"
                                                      f"{table(rows)}{notes}"))
     atomic_write(args.out + ".json", lambda f: json.dump({"environment": head, "rows": rows}, f, indent=1))
