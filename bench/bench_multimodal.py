@@ -1,60 +1,72 @@
-"""Benchmark: LightGCN against the multimodal models (VBPR, MMLightGCN, FREEDOM) on lfm2k, text + audio features.
+"""Benchmark: LightGCN against the multimodal models (VBPR, MMLightGCN, FREEDOM, LATTICE), several seeds, per
+dataset and modality set.
 
-lfm2k is Last.fm hetrec-2011-2k in MMRec format with its published x_label train/valid/test split and two item
-modalities (``properties/dataset/lfm2k.yaml``: ``text: all-MiniLM-L6-v2.npy``, ``audio: vggish.npy``). Each model is
-trained to early stopping with the package defaults (epochs 300, stopping_step 10, valid_metric Recall@20, seed 2020,
-reproducibility on) and the best-validation checkpoint is evaluated on test. Per model it reports:
+Datasets: lfm2k (Last.fm hetrec-2011-2k in MMRec format with its published split; text = all-MiniLM-L6-v2, audio =
+VGGish; ``properties/dataset/lfm2k.yaml``) with the modality sets text + audio, text only and audio only; and the
+embedded ml-100k demo (RecBole's random 80/10/10 split, one text feature per movie), text only. LightGCN reads no
+features, so it runs once per dataset and seed and is the baseline of every modality set of that dataset.
+
+Each (dataset, modality set, model, seed) is trained to early stopping with the package defaults (epochs 300,
+stopping_step 10, valid_metric Recall@20, reproducibility on; the dataset's ``feature_norm``) in a fresh child
+process, and its best-validation checkpoint is evaluated on test. Per run it records:
 
 * test Recall@20, NDCG@20, Recall@10, NDCG@10 (full ranking, best-validation checkpoint);
-* epochs run (training epochs until early stopping) and the epoch whose checkpoint was kept;
-* s/epoch: the mean wall-clock time of the trainer's ``_train_epoch`` (wrapped on the trainer instance) over all
-  training epochs run, i.e. training only, not the per-epoch validation or checkpoint writes;
-* fit s: the wall-clock time of the whole ``trainer.fit`` (training + per-epoch validation + checkpoint writes);
-  setup (dataset load, model build: for FREEDOM the kNN item graphs) is timed apart and printed in the notes;
-* peak RSS MB: ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` of a fresh child process per model (it is monotone per
-  process, hence one process per model), measured after the test evaluation; the notes also give the growth over the
-  child's peak after imports, and torch's ``max_memory_allocated`` when the model runs on a GPU.
+* epochs run and the best epoch (the epoch whose checkpoint was kept; RecBole's 0-based epoch index, as in its log);
+* s/epoch: the mean wall-clock time of the trainer's ``_train_epoch`` (training only, no validation);
+* peak memory: ``ru_maxrss`` of the child process (one process per run, so it is that run's peak), and torch's
+  ``max_memory_allocated`` on a GPU.
 
-Each child calls ``torch.set_num_threads(2)`` (``--threads`` changes it) before anything else runs; the parent
-re-invokes this script with ``--one MODEL`` and reads back one JSON line. The markdown table is printed, followed by
-which multimodal models beat LightGCN on test Recall@20 (single seed: a difference of at most 0.01 absolute is called
-within noise, as in bench_lightgcn.py).
+Per model and setting the table gives the mean and the spread over seeds (spread = sample standard deviation, ``±``),
+and a verdict line per multimodal model:
 
-Run from the repository root (``--quick`` is a smoke run: epochs capped at 3; ``--models`` a comma list;
-``--dataset``/``--data_path`` default to lfm2k and /work/shared/data, and a missing data folder is reported and the
-script exits 0; ``--out FILE`` also writes the table and notes to FILE, atomically)::
+* **reaches LightGCN within spread** when ``mean_model + spread_model >= mean_LightGCN - spread_LightGCN`` on test
+  Recall@20 (above it when ``mean_model - spread_model > mean_LightGCN + spread_LightGCN``);
+* **best epoch in the first ten** when any seed's best epoch is one of the first ten (index 0 to 9): a model that peaks
+  that early and then degrades is being pulled away from the interactions (unnormalised features did this).
 
-    . .venv/bin/activate && python bench/bench_multimodal.py [--quick] [--out bench/results/multimodal.md]
+Every finished run is appended to ``--runs`` (JSON lines, default ``bench/results/multimodal-runs.jsonl``) and reused
+by a later invocation with the same key (dataset, modality set, model, seed, quick), so an interrupted benchmark
+resumes; ``--fresh`` ignores earlier runs, ``--report-only`` re-tabulates them without training.
 
-Run it on an otherwise idle machine: the 1-minute load average is printed with the table.
+Run from the repository root, on an otherwise idle machine (the 1-minute load average is printed with the tables)::
+
+    . .venv/bin/activate && python bench/bench_multimodal.py --out bench/results/multimodal.md        # everything
+    python bench/bench_multimodal.py --datasets lfm2k --sets text+audio --seeds 2020 --models VBPR,LightGCN
+    python bench/bench_multimodal.py --quick     # smoke run: epochs capped at 3, numbers meaningless
+
+``--data_path`` (default /work/shared/data) holds the lfm2k folder; a missing folder skips that dataset with a line.
+``--threads`` sets ``torch.set_num_threads`` in each child (default 2).
 """
 
 import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import warnings
-from functools import partial
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # bench_lightgcn, also when imported from elsewhere
 
 import torch  # noqa: E402
-from bench_lightgcn import timed, write_atomically  # noqa: E402
+from bench_lightgcn import write_atomically  # noqa: E402
 
 # pandas / RecBole deprecation chatter (fillna inplace, amp.GradScaler, torch.sparse.FloatTensor) would bury the table
 warnings.filterwarnings("ignore", category=FutureWarning)
 warnings.filterwarnings("ignore", category=UserWarning)
 
-MODELS = ["LightGCN", "VBPR", "MMLightGCN", "FREEDOM"]
 BASELINE = "LightGCN"
-DATASET = "lfm2k"
+MULTIMODAL = ["VBPR", "MMLightGCN", "FREEDOM", "LATTICE"]
+MODELS = [BASELINE, *MULTIMODAL]
+#: dataset -> its modality sets ("+"-joined modality names; each a subset of the dataset's ``modalities``)
+DATASETS = {"lfm2k": ["text+audio", "text", "audio"], "ml-100k": ["text"]}
+SEEDS = [2020, 2021, 2022]
 DATA_PATH = "/work/shared/data"
-SEED = 2020
-NOISE = 0.01  # absolute test Recall@20 difference read as noise (single seed), as in bench_lightgcn.py
+RUNS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "multimodal-runs.jsonl")
+EARLY_EPOCHS = 10  # a best epoch among the first this many (0-based index < EARLY_EPOCHS) is flagged
 QUICK_EPOCHS = 3
 RESULT_TAG = "BENCH_MULTIMODAL_RESULT "
 METRICS = ["recall@20", "ndcg@20", "recall@10", "ndcg@10"]
@@ -64,25 +76,40 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
 
 
-# ---------------------------------------------------------------------------------------------------------------------
-# child: one model, one process
-def measure_one(model_name, dataset, data_path, quick, threads):
-    """Train ``model_name`` to early stopping, evaluate on test; a dict of measurements (JSON-serialisable)."""
-    torch.set_num_threads(threads)
-    from recbole_unlearn.quick_start import load_run
+def run_key(dataset, modality_set, model, seed, quick):
+    """The identity of one run; LightGCN reads no features, so its modality set is ``-``."""
+    return f"{dataset}|{'-' if model == BASELINE else modality_set}|{model}|{seed}|{'quick' if quick else 'full'}"
 
-    rss_after_imports = peak_rss_mb()
+
+# ---------------------------------------------------------------------------------------------------------------------
+# child: one run, one process
+def measure_one(model_name, dataset, modality_set, seed, data_path, quick, threads):
+    """Train ``model_name`` to early stopping on ``dataset`` with the modalities of ``modality_set``, evaluate on test;
+    a dict of measurements (JSON-serialisable)."""
+    torch.set_num_threads(threads)
+    from recbole_unlearn.data import create_dataset, data_preparation
+    from recbole_unlearn.quick_start import load_config
+    from recbole_unlearn.registry import build_model, build_trainer
+
     on_gpu = torch.cuda.is_available()
     if on_gpu:
         torch.cuda.reset_peak_memory_stats()
     with tempfile.TemporaryDirectory() as tmp:
         config_dict = {"show_progress": False, "state": "ERROR", "checkpoint_dir": os.path.join(tmp, "saved"),
-                       "data_path": data_path, "seed": SEED, "reproducibility": True}
+                       "data_path": data_path, "seed": seed, "reproducibility": True}
         if quick:
             config_dict["epochs"] = QUICK_EPOCHS
+        config = load_config(model_name, dataset, config_dict=config_dict, argv=[])
+        available = dict(config["modalities"] or {})
+        wanted = modality_set.split("+")
+        missing = [m for m in wanted if m not in available]
+        if missing:
+            raise SystemExit(f"bench_multimodal: dataset {dataset} has no modality {missing[0]} ({sorted(available)})")
+        config["modalities"] = {m: available[m] for m in wanted}
         setup_start = time.perf_counter()
-        config, (train_data, valid_data, test_data), model, trainer = load_run(model_name, dataset,
-                                                                               config_dict=config_dict, argv=[])
+        train_data, valid_data, test_data = data_preparation(config, create_dataset(config))
+        model = build_model(config, train_data._dataset)
+        trainer = build_trainer(config, model)
         setup_s = time.perf_counter() - setup_start
         sync = torch.cuda.synchronize if config["device"].type == "cuda" else (lambda: None)
 
@@ -102,29 +129,31 @@ def measure_one(model_name, dataset, data_path, quick, threads):
             return save_checkpoint(epoch, *args, **kwargs)
 
         trainer._train_epoch, trainer._save_checkpoint = timed_train_epoch, recording_save_checkpoint
-        fit = partial(trainer.fit, train_data, valid_data, saved=True, show_progress=False)
-        fit_times, fit_results = timed({"fit": fit}, repeats=1)
-        _, best_valid = fit_results["fit"]
+        fit_start = time.perf_counter()
+        _, best_valid = trainer.fit(train_data, valid_data, saved=True, show_progress=False)
+        fit_s = time.perf_counter() - fit_start
         test_result = trainer.evaluate(test_data, load_best_model=True, show_progress=False)
+    features = getattr(train_data._dataset, "modality_features", {}) or {}
     return {
+        "key": run_key(dataset, modality_set, model_name, seed, quick),
         "model": model_name,
         "dataset": dataset,
+        "modality_set": modality_set,
+        "seed": seed,
+        "quick": quick,
         "device": str(config["device"]),
         "threads": torch.get_num_threads(),
-        "modalities": sorted(getattr(train_data._dataset, "modality_features", {}) or {}),
+        "modalities": sorted(features) if model_name != BASELINE else [],
+        "feature_norm": {k: list(v) for k, v in (getattr(train_data._dataset, "feature_norm", {}) or {}).items()},
         "n_users": int(train_data._dataset.user_num),
         "n_items": int(train_data._dataset.item_num),
-        "epochs_cap": int(config["epochs"]),
-        "stopping_step": int(config["stopping_step"]),
         "epochs_run": len(epoch_times),
         "best_epoch": saved_epochs[-1] if saved_epochs else None,
-        "epoch_times": epoch_times,
         "s_per_epoch": sum(epoch_times) / len(epoch_times) if epoch_times else float("nan"),
-        "fit_s": fit_times["fit"][0],
+        "fit_s": fit_s,
         "setup_s": setup_s,
         "best_valid": {k: float(v) for k, v in dict(best_valid).items()},
         "test": {k: float(v) for k, v in dict(test_result).items()},
-        "rss_after_imports_mb": rss_after_imports,
         "peak_rss_mb": peak_rss_mb(),
         "gpu_peak_mb": torch.cuda.max_memory_allocated() / 2**20 if on_gpu else None,
         "n_parameters": sum(p.numel() for p in model.parameters()),
@@ -132,123 +161,211 @@ def measure_one(model_name, dataset, data_path, quick, threads):
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# parent: one child per model, then the table
-def run_child(model_name, args):
-    """The child's result dict, or ``{"model": ..., "error": ...}`` when it failed (its stderr went to ours)."""
-    command = [sys.executable, os.path.abspath(__file__), "--one", model_name, "--dataset", args.dataset,
-               "--data_path", args.data_path, "--threads", str(args.threads)] + (["--quick"] if args.quick else [])
+# parent: one child per run, then the tables
+def run_child(model_name, dataset, modality_set, seed, args):
+    """The child's result dict, or ``{"key": ..., "error": ...}`` when it failed (its stderr went to ours)."""
+    command = [sys.executable, os.path.abspath(__file__), "--one", model_name, "--datasets", dataset,
+               "--sets", modality_set, "--seeds", str(seed), "--data_path", args.data_path,
+               "--threads", str(args.threads)] + (["--quick"] if args.quick else [])
+    label = f"{dataset} {modality_set} {model_name} seed {seed}"
+    print(f"[bench_multimodal] {label}: running in a child process ...", file=sys.stderr, flush=True)
     start = time.perf_counter()
-    print(f"[bench_multimodal] {model_name}: running in a child process ...", file=sys.stderr, flush=True)
     proc = subprocess.run(command, stdout=subprocess.PIPE, text=True)
     wall = time.perf_counter() - start
     lines = [line for line in proc.stdout.splitlines() if line.startswith(RESULT_TAG)]
     if proc.returncode != 0 or not lines:
         tail = "\n".join(proc.stdout.splitlines()[-5:])
-        print(f"[bench_multimodal] {model_name}: FAILED (exit status {proc.returncode}) after {wall:.0f} s\n{tail}",
+        print(f"[bench_multimodal] {label}: FAILED (exit status {proc.returncode}) after {wall:.0f} s\n{tail}",
               file=sys.stderr, flush=True)
-        return {"model": model_name, "error": f"exit status {proc.returncode}"}
+        return {"key": run_key(dataset, modality_set, model_name, seed, args.quick), "error": f"exit {proc.returncode}"}
     result = json.loads(lines[-1][len(RESULT_TAG):])
     result["child_wall_s"] = wall
-    print(f"[bench_multimodal] {model_name}: done in {wall:.0f} s", file=sys.stderr, flush=True)
+    print(f"[bench_multimodal] {label}: test R@20 {result['test']['recall@20']:.4f}, best epoch "
+          f"{result['best_epoch']}, {wall:.0f} s", file=sys.stderr, flush=True)
     return result
 
 
-def row(r):
-    if "error" in r:
-        return f"| {r['model']} | failed ({r['error']}) | | | | | | | |"
-    t = r["test"]
-    cells = [r["model"], *(f"{t[m]:.4f}" for m in METRICS), str(r["epochs_run"]), f"{r['s_per_epoch']:.3f}",
-             f"{r['fit_s']:.1f}", f"{r['peak_rss_mb']:.0f}"]
-    return "| " + " | ".join(cells) + " |"
+def read_runs(path):
+    """``{key: result}`` of the runs recorded in ``path`` (the last one of a key wins); ``{}`` without the file."""
+    runs = {}
+    if path and os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                if line.strip():
+                    result = json.loads(line)
+                    runs[result["key"]] = result
+    return runs
 
 
-def verdict(results):
-    """Lines saying which multimodal models beat LightGCN on test Recall@20 (and how they do on NDCG@20)."""
-    by_name = {r["model"]: r for r in results if "error" not in r}
-    base = by_name.get(BASELINE)
-    others = [r for name, r in by_name.items() if name != BASELINE]
-    if base is None or not others:
-        return [f"(no comparison with {BASELINE}: it and at least one multimodal model must have run)"]
-    lines, winners = [], []
-    b20, bn20 = base["test"]["recall@20"], base["test"]["ndcg@20"]
-    for r in others:
-        d, dn = r["test"]["recall@20"] - b20, r["test"]["ndcg@20"] - bn20
-        if d > NOISE:
-            word = "beats"
-            winners.append(r["model"])
-        elif d < -NOISE:
-            word = "is below"
-        else:
-            word = f"is within noise of {BASELINE}" + (", ahead" if d > 0 else ", behind" if d < 0 else "")
-        lines.append(f"- {r['model']} {word}{'' if 'noise' in word else ' ' + BASELINE}: test Recall@20 {r['test']['recall@20']:.4f} vs {b20:.4f} "
-                     f"({d:+.4f}), NDCG@20 {r['test']['ndcg@20']:.4f} vs {bn20:.4f} ({dn:+.4f})")
-    head = (f"Multimodal models that beat {BASELINE} on test Recall@20 (by more than {NOISE} absolute, one seed): "
-            + (", ".join(winners) if winners else "none"))
-    return [head, *lines]
+def append_run(path, result):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(result) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
 
 
-def report(results, args, load):
-    ok = [r for r in results if "error" not in r]
-    first = ok[0] if ok else {}
-    gpu = any(r.get("gpu_peak_mb") is not None for r in ok)
-    lines = [
-        f"Multimodal models vs {BASELINE} on {args.dataset} (modalities: {', '.join(first.get('modalities', [])) or '?'}; "
-        f"{first.get('n_users', '?')} users, {first.get('n_items', '?')} items incl. padding) on "
-        f"{first.get('device', '?')}; torch.set_num_threads({args.threads}) in each child process; torch "
-        f"{torch.__version__}; seed {SEED}; 1-min load average {load[0]:.1f} at start, {load[1]:.1f} at end",
-        "",
-        "| model | test R@20 | test N@20 | R@10 | N@10 | epochs | s/epoch | fit s | peak RSS MB |",
-        "|---|---|---|---|---|---|---|---|---|",
-        *(row(r) for r in results),
-        "",
-        f"s/epoch: mean wall time of the trainer's `_train_epoch` over all training epochs (training only, no "
-        f"validation). fit s: the whole `trainer.fit`, per-epoch validation and checkpoint writes included. epochs: "
-        f"training epochs run (cap {first.get('epochs_cap', '?')}, stopping_step {first.get('stopping_step', '?')}). "
-        f"Test metrics: the best-validation (Recall@20) checkpoint. peak RSS: the child's ru_maxrss.",
-        "",
-        "| model | best epoch | best valid R@20 | setup s | first epoch s | RSS after imports MB | RSS growth MB |"
-        + (" GPU peak alloc MB |" if gpu else "") + " parameters |",
-        "|---|---|---|---|---|---|---|" + ("---|" if gpu else "") + "---|",
-    ]
-    for r in ok:
-        cells = [r["model"], str(r["best_epoch"]), f"{r['best_valid'].get('recall@20', float('nan')):.4f}",
-                 f"{r['setup_s']:.1f}", f"{r['epoch_times'][0]:.3f}" if r["epoch_times"] else "",
-                 f"{r['rss_after_imports_mb']:.0f}", f"{r['peak_rss_mb'] - r['rss_after_imports_mb']:.0f}"]
+def mean_spread(values):
+    """``(mean, sample standard deviation)``; the spread of a single value is 0."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return float("nan"), float("nan")
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def summarise(runs):
+    """Per-model summary of a setting's runs: means and spreads of the measurements."""
+    ok = [r for r in runs if "error" not in r]
+    if not ok:
+        return {"n": 0, "failed": len(runs)}
+    metrics = {m: mean_spread([r["test"][m] for r in ok]) for m in METRICS}
+    best = [r["best_epoch"] for r in ok]
+    return {
+        "n": len(ok),
+        "failed": len(runs) - len(ok),
+        "test": metrics,
+        "best_epochs": best,
+        "epochs_run": [r["epochs_run"] for r in ok],
+        "s_per_epoch": mean_spread([r["s_per_epoch"] for r in ok]),
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in ok),
+        "gpu_peak_mb": max((r["gpu_peak_mb"] for r in ok if r.get("gpu_peak_mb") is not None), default=None),
+        "early": any(b is not None and b < EARLY_EPOCHS for b in best),
+    }
+
+
+def verdict(name, s, base):
+    """One line: does the model reach the baseline within the seeds' spread; is any best epoch in the first ten."""
+    if s["n"] == 0:
+        return f"- {name}: every run failed"
+    (m, sd), (bm, bsd) = s["test"]["recall@20"], base["test"]["recall@20"]
+    if m - sd > bm + bsd:
+        reach = f"**above {BASELINE}** beyond the spread"
+    elif m + sd >= bm - bsd:
+        reach = f"reaches {BASELINE} within the spread"
+    else:
+        reach = f"**below {BASELINE}** beyond the spread"
+    early = (f"**best epoch in the first {EARLY_EPOCHS}** ({', '.join(map(str, s['best_epochs']))})" if s["early"]
+             else f"no best epoch in the first {EARLY_EPOCHS}")
+    return (f"- {name} {reach}: test R@20 {m:.4f} ± {sd:.4f} vs {bm:.4f} ± {bsd:.4f} ({m - bm:+.4f}); {early}")
+
+
+def setting_table(dataset, modality_set, by_model, models):
+    gpu = any(s.get("gpu_peak_mb") is not None for s in by_model.values() if s["n"])
+    head = ("| model | seeds | test R@20 | test N@20 | R@10 | N@10 | best epochs | epochs run | s/epoch | peak RSS MB |"
+            + (" GPU peak MB |" if gpu else ""))
+    lines = [f"### {dataset}, {modality_set.replace('+', ' + ')}", "", head,
+             "|" + "---|" * (head.count("|") - 1)]
+    for name in models:
+        s = by_model.get(name)
+        if s is None:
+            continue
+        if s["n"] == 0:
+            lines.append(f"| {name} | 0 ({s['failed']} failed) |" + " |" * (head.count("|") - 3))
+            continue
+        cells = [name, str(s["n"]) + (f" ({s['failed']} failed)" if s["failed"] else "")]
+        cells += [f"{s['test'][m][0]:.4f} ± {s['test'][m][1]:.4f}" for m in METRICS]
+        cells += [", ".join(map(str, s["best_epochs"])), ", ".join(map(str, s["epochs_run"])),
+                  f"{s['s_per_epoch'][0]:.3f}", f"{s['peak_rss_mb']:.0f}"]
         if gpu:
-            cells.append(f"{r['gpu_peak_mb']:.0f}" if r["gpu_peak_mb"] is not None else "")
-        cells.append(f"{r['n_parameters']:,}")
+            cells.append(f"{s['gpu_peak_mb']:.0f}" if s.get("gpu_peak_mb") is not None else "")
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", *verdict(results)]
+    base = by_model.get(BASELINE)
+    lines.append("")
+    if base is None or base["n"] == 0:
+        lines.append(f"(no verdicts: {BASELINE} has no finished run here)")
+    else:
+        lines += [verdict(name, by_model[name], base) for name in models if name != BASELINE and name in by_model]
+    return lines
+
+
+def report(results, plan, args, load):
+    """Markdown: one table per (dataset, modality set), the baseline's runs shared across a dataset's sets."""
+    by_key = {r["key"]: r for r in results}
+    lines = [
+        f"Multimodal models vs {BASELINE}: seeds {', '.join(map(str, args.seed_list))}; torch.set_num_threads("
+        f"{args.threads}) in each child process; torch {torch.__version__}; 1-minute load average {load[0]:.1f} at "
+        f"start, {load[1]:.1f} at end. Mean ± sample standard deviation over seeds; best epochs and epochs run per "
+        f"seed; s/epoch: training only (mean over seeds); peak RSS: the largest child ru_maxrss.",
+        "",
+    ]
+    for dataset, modality_set, models in plan:
+        by_model = {}
+        for name in models:
+            runs = [by_key[k] for k in (run_key(dataset, modality_set, name, s, args.quick) for s in args.seed_list)
+                    if k in by_key]
+            if runs:
+                by_model[name] = summarise(runs)
+        lines += setting_table(dataset, modality_set, by_model, models) + [""]
+        first = next((r for r in results if "error" not in r and r["dataset"] == dataset
+                      and r["modality_set"] == modality_set and r["model"] != BASELINE), None)
+        if first:
+            lines += [f"({first['n_users']} users, {first['n_items']} items incl. padding; feature_norm "
+                      f"{first['feature_norm']})", ""]
     if args.quick:
-        lines += ["", f"(--quick: smoke run, epochs capped at {QUICK_EPOCHS}; the numbers are not meaningful)"]
-    return "\n".join(lines)
+        lines.append(f"(--quick: smoke run, epochs capped at {QUICK_EPOCHS}; the numbers are not meaningful)")
+    return "\n".join(lines).rstrip()
+
+
+def build_plan(args):
+    """``[(dataset, modality set, [models])]`` to run, datasets whose folder is missing left out with a line."""
+    plan = []
+    for dataset in args.dataset_list:
+        if dataset not in DATASETS:
+            raise SystemExit(f"bench_multimodal: unknown dataset {dataset} (one of {', '.join(DATASETS)})")
+        if dataset != "ml-100k" and not os.path.isdir(os.path.join(args.data_path, dataset)):
+            print(f"bench_multimodal: dataset folder {os.path.join(args.data_path, dataset)} not found; {dataset} "
+                  f"skipped (pass --data_path to point at it)")
+            continue
+        sets = [s for s in DATASETS[dataset] if args.set_list is None or s in args.set_list]
+        for modality_set in sets:
+            plan.append((dataset, modality_set, list(args.model_list)))
+    return plan
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help=f"smoke run: epochs capped at {QUICK_EPOCHS}")
     parser.add_argument("--models", default=",".join(MODELS), help=f"comma list (default {','.join(MODELS)})")
-    parser.add_argument("--dataset", default=DATASET, help=f"dataset name (default {DATASET})")
-    parser.add_argument("--data_path", default=DATA_PATH, help=f"folder holding the dataset folder (default {DATA_PATH})")
-    parser.add_argument("--out", metavar="FILE", help="also write the table and notes to FILE (atomically)")
+    parser.add_argument("--datasets", default=",".join(DATASETS), help=f"comma list (default {','.join(DATASETS)})")
+    parser.add_argument("--sets", default=None, help="comma list of modality sets, e.g. text+audio,text (default all)")
+    parser.add_argument("--seeds", default=",".join(map(str, SEEDS)), help="comma list (default 2020,2021,2022)")
+    parser.add_argument("--data_path", default=DATA_PATH, help=f"folder holding the lfm2k folder (default {DATA_PATH})")
+    parser.add_argument("--runs", default=RUNS_FILE, help="JSON lines of finished runs, appended and reused")
+    parser.add_argument("--fresh", action="store_true", help="run everything again, ignoring --runs")
+    parser.add_argument("--report-only", action="store_true", help="tabulate the runs in --runs, train nothing")
+    parser.add_argument("--out", metavar="FILE", help="also write the tables to FILE (atomically)")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads in each child (default 2)")
     parser.add_argument("--one", metavar="MODEL", help=argparse.SUPPRESS)  # internal: the child process
     args = parser.parse_args(argv)
+    args.model_list = [m.strip() for m in args.models.split(",") if m.strip()]
+    args.dataset_list = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    args.set_list = [s.strip() for s in args.sets.split(",") if s.strip()] if args.sets else None
+    args.seed_list = [int(s) for s in args.seeds.split(",") if s.strip()]
 
     if args.one:
-        result = measure_one(args.one, args.dataset, args.data_path, args.quick, args.threads)
+        (dataset,), (seed,) = args.dataset_list, args.seed_list
+        result = measure_one(args.one, dataset, args.set_list[0], seed, args.data_path, args.quick, args.threads)
         print(RESULT_TAG + json.dumps(result), flush=True)
         return 0
 
-    dataset_dir = os.path.join(args.data_path, args.dataset)
-    if not os.path.isdir(dataset_dir):
-        print(f"bench_multimodal: dataset folder {dataset_dir} not found; nothing to benchmark (pass --data_path / "
-              f"--dataset to point at it)")
-        return 0
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    plan = build_plan(args)
+    done = {} if args.fresh else read_runs(args.runs)
     load_at_start = os.getloadavg()[0]
-    results = [run_child(m, args) for m in models]
-    text = report(results, args, (load_at_start, os.getloadavg()[0]))
+    results = []
+    for dataset, modality_set, models in plan:
+        for name in models:
+            for seed in args.seed_list:
+                key = run_key(dataset, modality_set, name, seed, args.quick)
+                if key in done or any(r["key"] == key for r in results):
+                    results.append(done.get(key) or next(r for r in results if r["key"] == key))
+                    continue
+                if args.report_only:
+                    continue
+                result = run_child(name, dataset, modality_set, seed, args)
+                if "error" not in result:
+                    append_run(args.runs, result)
+                results.append(result)
+    text = report(results, plan, args, (load_at_start, os.getloadavg()[0]))
     print(text)
     if args.out:
         write_atomically(args.out, text)

@@ -3,7 +3,10 @@
 A checkpoint is a dict of tensors, numbers, strings, lists and dicts only, so it loads with
 ``torch.load(weights_only=True)``. Its ``meta`` names the model and dataset and carries a sha256 of the user and item
 token maps, so a checkpoint from another dataset, another model or another id space is refused before any weight is
-touched. Files are written atomically (temporary file in the same folder, then rename).
+touched. For a dataset with modality features it also records the normalisation applied to them (``feature_norm``,
+``{modality: [step, ...]}``), among the keys replayed on load too: a loaded model sees the features it was trained on,
+whatever the defaults are by then, and one loaded on features normalised otherwise is refused. Files are written
+atomically (temporary file in the same folder, then rename).
 """
 
 import enum
@@ -48,6 +51,13 @@ def dataset_fingerprint(dataset) -> dict:
     }
 
 
+def applied_feature_norm(dataset):
+    """``{modality: [step, ...]}``: the normalisation of ``dataset``'s modality features as loaded (``None`` for a
+    dataset without them, or whose features were not read from files)."""
+    plan = getattr(dataset, "feature_norm", None)
+    return {name: list(steps) for name, steps in plan.items()} if plan else None
+
+
 def model_payload(model) -> dict:
     """A model's weights and its tensor-valued extra state (RecBole's ``other_parameter``)."""
     other = {k: v for k, v in model.other_parameter().items() if v is None or isinstance(v, torch.Tensor)}
@@ -59,14 +69,19 @@ def save_checkpoint(path, model, config, dataset, **extra):
 
     ``extra`` holds training state (epoch, optimizer state, ...): tensors, numbers, strings and containers of them.
     """
+    given = plain(config.external_config_dict)  # what the user set: replayed to load it again
+    feature_norm = applied_feature_norm(dataset)
+    if feature_norm is not None:  # the features the weights were trained on, whatever the defaults are at load time
+        given["feature_norm"] = feature_norm
     state = {
         "format": FORMAT,
         **model_payload(model),
         "meta": {
             "model": config["model"],
             **dataset_fingerprint(dataset),
+            "feature_norm": feature_norm,
             "config": plain(config.final_config_dict),
-            "given_config": plain(config.external_config_dict),  # what the user set: replayed to load it again
+            "given_config": given,
         },
         **extra,
     }
@@ -106,6 +121,12 @@ def check_compatible(state, path, model_name, dataset):
                 f"checkpoint {path}: {key} differs from dataset {here['dataset']} as loaded now "
                 "(filtering or files changed since it was trained)"
             )
+    trained_on, now = meta.get("feature_norm"), applied_feature_norm(dataset)
+    if trained_on is not None and now is not None and trained_on != now:
+        raise InputError(
+            f"checkpoint {path}: trained on features normalised {trained_on}, the data as loaded now is normalised "
+            f"{now} (set feature_norm as the checkpoint has it)"
+        )
 
 
 def restore_model(model, state):

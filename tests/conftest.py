@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 
 def write_clustered_inter(folder, name, n_users=120, n_items=60, per_user=14, seed=0, token_prefix=""):
@@ -61,3 +62,12 @@ def fast_config(tmp_path, tiny_data):
 def _isolated_cwd(tmp_path, monkeypatch):
     """RecBole writes log/ under the working directory: keep it out of the source tree."""
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread for a module of tiny models: no thread start-up or oversubscription costs."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

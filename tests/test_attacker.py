@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
-from recbole_unlearn.audit.attacker import LearnedAttacker, balanced, bootstrap_interval, learned_auc, user_folds
+from recbole_unlearn.audit.attacker import (
+    LearnedAttacker,
+    balanced,
+    bootstrap_interval,
+    learned_auc,
+    user_folds,
+)
 
 ATTACKER = LearnedAttacker(folds=5, pairs=10000, bootstrap=100, seed=0)
 

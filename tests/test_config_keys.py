@@ -12,7 +12,13 @@ from recbole.utils import InputType
 
 from recbole_unlearn.cli import main
 from recbole_unlearn.config import Config
-from recbole_unlearn.config_keys import OUTSIDE_YAML, known_keys, package_keys, properties_dir, recbole_keys
+from recbole_unlearn.config_keys import (
+    OUTSIDE_YAML,
+    known_keys,
+    package_keys,
+    properties_dir,
+    recbole_keys,
+)
 from recbole_unlearn.errors import InputError
 
 PACKAGE = Path(__file__).resolve().parent.parent / "recbole_unlearn"

@@ -5,7 +5,11 @@ import pytest
 import torch
 from recbole.data.interaction import Interaction
 
-from recbole_unlearn.model.graph import MovingRowsPropagation, ReceptiveField, normalized_adjacency
+from recbole_unlearn.model.graph import (
+    MovingRowsPropagation,
+    ReceptiveField,
+    normalized_adjacency,
+)
 from tests.test_graph import dense_reference, random_interactions
 
 

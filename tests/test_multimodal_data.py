@@ -9,7 +9,11 @@ from recbole.data.dataset import Dataset
 
 from recbole_unlearn import Config, InputError
 from recbole_unlearn.data import MultimodalDataset, create_dataset, data_preparation
-from recbole_unlearn.data.features import PACKAGE_DATA_DIR, resolve_data_file
+from recbole_unlearn.data.features import (
+    PACKAGE_DATA_DIR,
+    normalize_features,
+    resolve_data_file,
+)
 from recbole_unlearn.data.lookup import get_dataset_class
 
 SHARED_DATA = Path("/work/shared/data")
@@ -352,7 +356,12 @@ def test_shared_datasets_load_with_their_published_split(name, counts, users, it
     assert dataset.user_num == users + 1 and dataset.item_num == items + 1
     assert [len(part) for part in dataset.build()] == counts
     assert {m: t.shape for m, t in dataset.modality_features.items()} == {m: (items + 1, d) for m, d in dims.items()}
-    for m, t in dataset.modality_features.items():
+    for m, t in dataset.raw_modality_features.items():
         matrix = np.load(dataset.modality_files[m])
         for token in ("0", "5", str(items - 1)):
             assert torch.equal(row_of(dataset, t, token), as_f32(matrix[int(token)]))
+        assert torch.equal(dataset.modality_features[m], normalize_features(t, dataset.feature_norm[m]))
+    if dims:  # lfm2k: VGGish rows (norm ~1480) and text rows (~1) are brought to unit norm by its dataset YAML
+        assert dataset.feature_norm == {m: ("l2",) for m in dims}
+        for t in dataset.modality_features.values():
+            assert torch.allclose(t[1:].norm(dim=1), torch.ones(items), atol=1e-5)

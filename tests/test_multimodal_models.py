@@ -1,4 +1,4 @@
-"""Multimodal models (VBPR, MMLightGCN, FREEDOM) and the modality item-item graph.
+"""Multimodal models (VBPR, MMLightGCN, FREEDOM, LATTICE) and the modality item-item graph.
 
 The data is the clustered fixture of ``conftest`` (users and items in 4 taste groups), made larger than ``tiny`` so a
 random ranking scores low, with two modalities attached by hand: each item's rows are its group's centroid plus noise,
@@ -16,22 +16,21 @@ from recbole.utils import init_seed
 from recbole_unlearn.config import Config
 from recbole_unlearn.data import create_dataset, data_preparation
 from recbole_unlearn.errors import InputError
-from recbole_unlearn.model.modality_graph import knn_edges, knn_item_graph, mixed_item_graph, nonzero_rows
+from recbole_unlearn.model.modality_graph import (
+    knn_edges,
+    knn_item_graph,
+    mixed_item_graph,
+    nonzero_rows,
+)
 from recbole_unlearn.registry import get_trainer
 from tests.conftest import write_clustered_inter
 
-MODELS = ["VBPR", "MMLightGCN", "FREEDOM"]
+MODELS = ["VBPR", "MMLightGCN", "FREEDOM", "LATTICE"]
 N_USERS, N_ITEMS, PER_USER = 200, 200, 20
 TOPK = 20
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The models here are tiny: one intra-op thread avoids thread start-up and oversubscription costs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def item_group_features(dataset, seed=0, dims=(("image", 32), ("text", 16)), noise=0.6):
@@ -228,10 +227,12 @@ def test_purged_features_no_longer_reach_the_scores(tmp_path):
     _, _, (train, _, _), mm = build(tmp_path, "MMLightGCN")
     _, _, _, vbpr = build(tmp_path, "VBPR")
     item = torch.tensor([4])
-    assert not torch.equal(mm.item_ego(item), mm.item_embedding(item))
+    assert mm.item_content(item).any() and vbpr.item_content(item).any()
     for model in (mm, vbpr):
         model.rebuild_graph(purged_copy(train._dataset, item))
-    assert torch.equal(mm.item_ego(item), mm.item_embedding(item))
+    assert not mm.item_content(item).any()
+    no_content = torch.zeros(1, mm.item_embedding.embedding_dim)
+    assert torch.equal(mm.item_ego(item), torch.cat([mm.item_embedding(item), no_content], dim=1))
     assert not vbpr.item_content(item).any()
 
 
@@ -311,3 +312,32 @@ def test_eval_mode_scores_carry_gradients_and_equal_the_served_ones(tmp_path):
     assert stepped.requires_grad and torch.allclose(stepped, served, atol=1e-6)
     model.train()
     assert not torch.allclose(model.predict(inter), served, atol=1e-6)  # training mode prunes edges
+
+
+def test_mmlightgcn_scores_moving_rows_locally_as_the_full_graph_does(tmp_path):
+    """MMLightGCN is a plain propagation of its layer-0 rows ([ID | content]): inside ``moving_rows`` a batch scores
+    from the moving rows' change, with the values and row gradients of a full propagation."""
+    _, _, _, model = build(tmp_path, "MMLightGCN")
+    model.eval()
+    moving_users, moving_items = torch.tensor([1, 5]), torch.tensor([3, 9])
+    inter = Interaction({model.USER_ID: torch.tensor([1, 2, 5, 7]), model.ITEM_ID: torch.tensor([3, 9, 20, 3])})
+
+    def scores_and_gradients():
+        model.zero_grad()
+        scores = model.predict(inter)
+        scores.sum().backward()
+        user_grad, item_grad = model.user_content_embedding.weight.grad, model.item_embedding.weight.grad
+        return scores.detach(), user_grad.clone(), item_grad.clone()
+
+    with model.moving_rows(moving_users, moving_items):
+        assert model.moving is not None
+        with torch.no_grad():
+            model.user_content_embedding.weight[moving_users] += 0.5
+            model.item_embedding.weight[moving_items] -= 0.5
+        inside = scores_and_gradients()
+        model.moving, block = None, model.moving
+        full = scores_and_gradients()
+        model.moving = block
+    assert torch.allclose(inside[0], full[0], atol=1e-5)
+    assert torch.allclose(inside[1][moving_users], full[1][moving_users], atol=1e-5)
+    assert torch.allclose(inside[2][moving_items], full[2][moving_items], atol=1e-5)

@@ -19,7 +19,12 @@ from recbole_unlearn.model.serving import revoked_items, serve
 from recbole_unlearn.quick_start import load_data, run
 from recbole_unlearn.recommend import recommend, revoked
 from recbole_unlearn.scoring import pair_interaction
-from recbole_unlearn.unlearn.lineage import pairs_sha256, read_manifest, replay, request_from_record
+from recbole_unlearn.unlearn.lineage import (
+    pairs_sha256,
+    read_manifest,
+    replay,
+    request_from_record,
+)
 from recbole_unlearn.unlearn.lineage import revoked_items as lineage_revoked
 from recbole_unlearn.verify import verify_checkpoint
 

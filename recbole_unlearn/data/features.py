@@ -1,8 +1,22 @@
-"""Item feature matrices: one ``.npy`` file per modality, one row per item, aligned to a dataset's internal item ids.
+"""Item feature matrices: one ``.npy`` file per modality, one row per item, aligned to a dataset's internal item ids,
+and their normalisation (``feature_norm``).
 
 Paths in the config are relative to the dataset folder unless absolute; a leading ``{package_data}`` stands for
 :data:`PACKAGE_DATA_DIR`, the data that ships inside this package. Matrices load with ``allow_pickle=False``. Every
-problem is an :class:`~recbole_unlearn.errors.InputError` of one line naming the file.
+problem is an :class:`~recbole_unlearn.errors.InputError` of one line naming the file or key.
+
+**Normalisation.** Each step of :data:`FEATURE_NORMS` is a pure function of one ``(n_items, d)`` matrix in which an
+all-zero row means "no features for this item" (padding, or purged): such rows stay zero and take no part in any
+statistic, so normalising a matrix whose rows were purged gives what normalising the retained rows alone gives.
+With :math:`V` the items whose row is not all zero:
+
+- ``l2``: :math:`f_i / \\lVert f_i \\rVert_2` (row-wise: no item's row depends on another's);
+- ``standardize``: :math:`(f_{ic} - \\mu_c) / \\sigma_c`, :math:`\\mu_c, \\sigma_c` the mean and (population)
+  standard deviation of column :math:`c` over :math:`V` (a constant column gets :math:`\\sigma_c = 1`);
+- ``none``: the matrix as read.
+
+``feature_norm`` names one step or a list of steps applied in order (``[standardize, l2]``), for every modality, or
+maps modality names to such values (a modality the map leaves out is not normalised).
 """
 
 import pickle
@@ -20,6 +34,78 @@ PACKAGE_DATA_DIR = Path(__file__).resolve().parent.parent / "package_data"
 
 PACKAGE_DATA_PREFIX = "{package_data}"
 ITEM_MAP_HEADER = "item_id"
+
+
+FEATURE_NORM_KEY = "feature_norm"
+
+
+def _retained(features):
+    return (features != 0).any(dim=1)
+
+
+def l2_rows(features):
+    """:math:`f_i / \\lVert f_i \\rVert_2` for every row that is not all zero (all-zero rows stay zero)."""
+    return torch.nn.functional.normalize(features, dim=1)
+
+
+def standardize_columns(features):
+    """:math:`(f_{ic} - \\mu_c) / \\sigma_c` over the rows that are not all zero; all-zero rows stay zero."""
+    keep = _retained(features)
+    out = torch.zeros_like(features)
+    if keep.any():
+        rows = features[keep].double()
+        std = rows.std(dim=0, unbiased=False)
+        std = torch.where(std > 0, std, torch.ones_like(std))
+        out[keep] = ((rows - rows.mean(dim=0)) / std).to(features.dtype)
+    return out
+
+
+#: ``feature_norm`` steps: each maps an ``(n_items, d)`` matrix to one of the same shape, keeping all-zero rows zero
+FEATURE_NORMS = {"none": lambda features: features, "l2": l2_rows, "standardize": standardize_columns}
+
+
+def _norm_steps(value, where) -> tuple:
+    steps = [value] if value is None or isinstance(value, str) else value
+    if not isinstance(steps, (list, tuple)):
+        raise InputError(f"config key {FEATURE_NORM_KEY}{where}: expected a name or a list of names, got {value!r}")
+    named = tuple("none" if step is None else str(step).strip().lower() for step in steps)
+    unknown = [step for step in named if step not in FEATURE_NORMS]
+    if unknown:
+        raise InputError(
+            f"config key {FEATURE_NORM_KEY}{where}: unknown normalisation {unknown[0]!r}; "
+            f"one of {', '.join(FEATURE_NORMS)}"
+        )
+    return tuple(step for step in named if step != "none")
+
+
+def feature_norm_plan(spec, modalities) -> dict:
+    """``feature_norm`` resolved per modality: ``{name: (step, ...)}`` (an empty tuple: not normalised).
+
+    Args:
+        spec: the config value: ``None``, a step name, a list of step names, or ``{modality: name or list}``.
+        modalities: the dataset's modality names.
+    Raises:
+        InputError: an unknown step, or a map naming a modality the dataset does not have.
+    """
+    if isinstance(spec, dict):
+        unknown = sorted(set(map(str, spec)) - set(modalities))
+        if unknown:
+            raise InputError(
+                f"config key {FEATURE_NORM_KEY} names modality {unknown[0]!r}; the dataset's modalities are "
+                f"{', '.join(modalities) or 'none'}"
+            )
+        given = {str(name): value for name, value in spec.items()}
+        return {name: _norm_steps(given.get(name), f" ({name})") for name in modalities}
+    steps = _norm_steps(spec, "")
+    return {name: steps for name in modalities}
+
+
+def normalize_features(features, steps) -> torch.Tensor:
+    """``features`` (``(n_items, d)``) through ``steps`` (names of :data:`FEATURE_NORMS`) in order; a new tensor."""
+    out = features.clone()
+    for step in steps:
+        out = FEATURE_NORMS[step](out)
+    return out
 
 
 def resolve_data_file(spec, dataset_path) -> Path:

@@ -1,7 +1,7 @@
 """``MultimodalDataset``: a :class:`~recbole_unlearn.data.published_split.PublishedSplitDataset` with per-item
 modality matrices (:mod:`recbole_unlearn.data.features`).
 
-Config keys it reads (both optional):
+Config keys it reads (all optional):
 
 ``modalities``
     ``{name: file.npy, ...}``. Each file holds one 2-D numeric array, one row per item. A relative path is taken
@@ -10,10 +10,18 @@ Config keys it reads (both optional):
 ``modality_item_map``
     A one-column TSV, header ``item_id``, whose line *k* after the header is the item token of row *k* of every
     matrix. Without it, row *i* belongs to item token ``str(i)`` (MMRec's convention).
+``feature_norm``
+    How each matrix is normalised once aligned (:func:`~recbole_unlearn.data.features.feature_norm_plan`):
+    ``none`` | ``l2`` | ``standardize``, a list of them applied in order, or ``{modality: ...}``. The plan applied is
+    ``dataset.feature_norm`` (``{name: (step, ...)}``); checkpoints record it, so a loaded model sees the same
+    features.
 
 Result: ``dataset.modality_features[name]`` is a ``float32`` tensor of shape ``(dataset.item_num, d)`` indexed by
-RecBole's internal item id. Row 0 (padding) is all zeros; an all-zero row means "no features for this item in this
-modality" (padding, or purged by :meth:`MultimodalDataset.with_modality_rows_purged`). The matrices never enter
+RecBole's internal item id, normalised as ``feature_norm`` says. Row 0 (padding) is all zeros; an all-zero row means
+"no features for this item in this modality" (padding, or purged by
+:meth:`MultimodalDataset.with_modality_rows_purged`).
+A purge zeroes the rows of the matrix as read and normalises it again, so a statistic of the normalisation (a column
+mean, for ``standardize``) never carries anything of a purged row. The matrices never enter
 ``inter_feat`` / ``item_feat``, so they stay off the per-batch path; ``copy`` (a shallow copy) and ``build`` hand the
 same tensors to every split.
 
@@ -26,7 +34,14 @@ import numpy as np
 import torch
 from recbole.utils import set_color
 
-from recbole_unlearn.data.features import align_feature_rows, load_feature_matrix, read_item_map, resolve_data_file
+from recbole_unlearn.data.features import (
+    align_feature_rows,
+    feature_norm_plan,
+    load_feature_matrix,
+    normalize_features,
+    read_item_map,
+    resolve_data_file,
+)
 from recbole_unlearn.data.published_split import PublishedSplitDataset
 from recbole_unlearn.errors import InputError
 
@@ -37,11 +52,17 @@ class MultimodalDataset(PublishedSplitDataset):
     Attributes:
         modality_features (dict[str, torch.FloatTensor]): ``name -> (item_num, d)``, see the module docstring.
         modality_files (dict[str, str]): ``name ->`` the file each matrix was read from.
+        feature_norm (dict[str, tuple]): ``name ->`` the normalisation steps applied to it.
+        raw_modality_features (dict[str, torch.FloatTensor]): ``name ->`` the matrix as read (aligned, purged rows
+            zero) that ``modality_features[name]`` was normalised from.
     """
 
     def __init__(self, config):
         self.modality_features = {}
         self.modality_files = {}
+        self.feature_norm = {}
+        self.raw_modality_features = {}
+        self._normalised = {}  # name -> the tensor normalised from raw_modality_features[name]
         super().__init__(config)
 
     @classmethod
@@ -63,14 +84,19 @@ class MultimodalDataset(PublishedSplitDataset):
         map_path = resolve_data_file(map_spec, self.dataset_path) if map_spec else None
         row_tokens = read_item_map(map_path) if map_path else None
         item_tokens = self.field2id_token[self.iid_field][1:]
+        plan = feature_norm_plan(self.config["feature_norm"], [str(name) for name in spec])
         for name, file in spec.items():
             if not isinstance(file, (str, os.PathLike)) or not str(file).strip():
                 raise InputError(f"config key modalities: modality {name!r} needs a .npy file, got {file!r}")
             path = resolve_data_file(file, self.dataset_path)
             matrix = load_feature_matrix(path)
-            self.modality_features[str(name)] = align_feature_rows(matrix, item_tokens, path, row_tokens, map_path)
-            self.modality_files[str(name)] = str(path)
-            self.logger.debug(f"modality [{name}] {tuple(matrix.shape)} loaded from [{path}]")
+            name = str(name)
+            self.raw_modality_features[name] = align_feature_rows(matrix, item_tokens, path, row_tokens, map_path)
+            self.feature_norm[name] = plan[name]
+            self.modality_features[name] = normalize_features(self.raw_modality_features[name], plan[name])
+            self._normalised[name] = self.modality_features[name]
+            self.modality_files[name] = str(path)
+            self.logger.debug(f"modality [{name}] {tuple(matrix.shape)} loaded from [{path}], normalised {plan[name]}")
 
     # ------------------------------------------------------------------------------------------ modalities
     @property
@@ -86,9 +112,11 @@ class MultimodalDataset(PublishedSplitDataset):
         return self.modality_features[name]
 
     def with_modality_rows_purged(self, name, item_ids):
-        """A copy whose ``modality_features[name]`` rows ``item_ids`` (internal ids) are zero.
+        """A copy whose ``modality_features[name]`` rows ``item_ids`` (internal ids) are zero: the rows of the matrix
+        as read are zeroed and the matrix normalised again (``feature_norm``), as if those rows had never been read.
 
-        Other modalities are shared with this dataset, which is left unchanged.
+        Other modalities are shared with this dataset, which is left unchanged. A matrix set by hand (not the one
+        normalised from ``raw_modality_features``) has its rows zeroed as it is.
         """
         features = self.modality(name)
         try:
@@ -102,9 +130,16 @@ class MultimodalDataset(PublishedSplitDataset):
         if len(out_of_range):
             shown = ", ".join(str(int(i)) for i in out_of_range[:5])
             raise InputError(f"modality {name!r}: item id(s) {shown} outside 0..{features.shape[0] - 1}")
-        purged = features.clone()
-        purged[ids] = 0
         nxt = self.copy(self.inter_feat)
+        if self._normalised.get(name) is features:  # read from its file: purge the raw rows, normalise again
+            raw = self.raw_modality_features[name].clone()
+            raw[ids] = 0
+            purged = normalize_features(raw, self.feature_norm[name])
+            nxt.raw_modality_features = {**self.raw_modality_features, name: raw}
+            nxt._normalised = {**self._normalised, name: purged}
+        else:  # set by hand: taken as it is
+            purged = features.clone()
+            purged[ids] = 0
         nxt.modality_features = {**self.modality_features, name: purged}
         return nxt
 

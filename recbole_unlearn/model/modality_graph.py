@@ -17,9 +17,14 @@ the similarities (``weighted=True``, where edges of non-positive similarity are 
 
 **Mixed graph** (FREEDOM's frozen item-item graph): :math:`S = \\sum_m \\alpha_m \\tilde{S}^m`.
 
-Both are pure functions of the feature matrices: rebuilding them after rows are zeroed gives the graph built from
-scratch on the remaining items (same edges; the same weights, up to float rounding when weighted). Similarities are
-computed in row chunks, so memory is ``chunk x |V|``, never ``|V| x |V|``.
+**Learned graph** (LATTICE): the weighted graph of the same construction on learned projections of the features,
+over the items that have the modality (:func:`learned_knn_edges`); its neighbours are picked without gradient
+(:func:`knn_neighbours`), its weights carry the gradient back to the projections, and :func:`edge_propagate`
+multiplies by it.
+
+The kNN and mixed graphs are pure functions of the feature matrices: rebuilding them after rows are zeroed gives the
+graph built from scratch on the remaining items (same edges; the same weights, up to float rounding when weighted).
+Similarities are computed in row chunks, so memory is ``chunk x |V|``, never ``|V| x |V|``.
 """
 
 import warnings
@@ -39,24 +44,25 @@ def nonzero_rows(features):
     return (features != 0).any(dim=1)
 
 
-def knn_edges(features, k, weighted=False, chunk_entries=CHUNK_ENTRIES):
-    """Edges of the normalised kNN graph :math:`\\tilde{S}` of one modality (see the module docstring).
+def knn_neighbours(features, k, valid=None, chunk_entries=CHUNK_ENTRIES):
+    """The ``k`` most cosine-similar items of every item in ``valid``, among ``valid``, self excluded (no gradient).
 
     Args:
-        features: ``(n_items, d)`` float tensor; all-zero rows mean "no features".
-        k: neighbours per item.
-        weighted: keep the cosine similarity as the edge weight (LATTICE) instead of 1 (FREEDOM).
+        features: ``(n_items, d)`` float tensor.
+        k: neighbours per item (``min(k, |valid| - 1)``).
+        valid: boolean mask of the items that take part; ``None``: the rows that are not all zero.
     Returns:
-        ``(edge_index, edge_weight)``: ``(2, E)`` long tensor (row = item, column = its neighbour), sorted by row then
-        column, and ``(E,)`` float weights.
+        ``(rows, cols, sims)``: item ids (row = item, column = its neighbour) and their cosine similarities, ``k``
+        per valid item, rows ascending.
     """
     features = features.detach()
     device = features.device
-    valid = nonzero_rows(features).nonzero().view(-1)
+    valid = (nonzero_rows(features) if valid is None else valid).nonzero().view(-1)
     n_valid = valid.numel()
     k = min(int(k), n_valid - 1)
     if k <= 0:
-        return torch.empty(2, 0, dtype=torch.long, device=device), torch.empty(0, device=device)
+        empty = torch.empty(0, dtype=torch.long, device=device)
+        return empty, empty, torch.empty(0, device=device)
     x = F.normalize(features[valid].float(), dim=1)
     chunk = max(1, chunk_entries // n_valid)
     rows, cols, sims = [], [], []
@@ -69,16 +75,61 @@ def knn_edges(features, k, weighted=False, chunk_entries=CHUNK_ENTRIES):
         rows.append((local + start).repeat_interleave(k))
         cols.append(top_idx.reshape(-1))
         sims.append(top_sim.reshape(-1))
-    rows, cols, sims = torch.cat(rows), torch.cat(cols), torch.cat(sims)
+    return valid[torch.cat(rows)], valid[torch.cat(cols)], torch.cat(sims)
+
+
+def symmetric_normalized(rows, cols, weight, n):
+    """:math:`D^{-1/2} \\hat{S} D^{-1/2}` of the edges ``(rows, cols, weight)`` of an ``n``-node graph, with
+    :math:`D_{ii} = \\sum_j \\hat{S}_{ij}` (differentiable in ``weight``)."""
+    degree = torch.zeros(n, dtype=weight.dtype, device=weight.device).index_add(0, rows, weight)
+    inv_sqrt = torch.where(degree > 0, degree.clamp_min(1e-12).rsqrt(), torch.zeros_like(degree))
+    return weight * inv_sqrt[rows] * inv_sqrt[cols]
+
+
+def knn_edges(features, k, weighted=False, chunk_entries=CHUNK_ENTRIES):
+    """Edges of the normalised kNN graph :math:`\\tilde{S}` of one modality (see the module docstring).
+
+    Args:
+        features: ``(n_items, d)`` float tensor; all-zero rows mean "no features".
+        k: neighbours per item.
+        weighted: keep the cosine similarity as the edge weight (LATTICE) instead of 1 (FREEDOM).
+    Returns:
+        ``(edge_index, edge_weight)``: ``(2, E)`` long tensor (row = item, column = its neighbour), sorted by row then
+        column, and ``(E,)`` float weights.
+    """
+    rows, cols, sims = knn_neighbours(features, k, chunk_entries=chunk_entries)
     if weighted:
         keep = sims > 0
         rows, cols, weight = rows[keep], cols[keep], sims[keep]
     else:
         weight = torch.ones_like(sims)
-    degree = torch.zeros(n_valid, device=device).index_add_(0, rows, weight)
-    weight = weight * degree[rows].rsqrt() * degree[cols].rsqrt()
-    edge_index = torch.stack([valid[rows], valid[cols]])
-    return coalesce(edge_index, weight, num_nodes=features.size(0))
+    weight = symmetric_normalized(rows, cols, weight, features.size(0))
+    return coalesce(torch.stack([rows, cols]), weight, num_nodes=features.size(0))
+
+
+def learned_knn_edges(features, neighbours):
+    """LATTICE's learned graph :math:`\\tilde{A}` of one modality: the weighted, normalised kNN graph (as
+    :func:`knn_edges` with ``weighted=True``) of ``features`` (here learned projections) on the given neighbour sets
+    ``(rows, cols)`` (from :func:`knn_neighbours`, picked without gradient). The edge weights, cosine similarities
+    then :func:`symmetric_normalized`, carry the gradient back to ``features``; edges of non-positive similarity are
+    dropped.
+
+    Returns:
+        ``(edge_index, edge_weight)``, unsorted.
+    """
+    rows, cols = neighbours
+    x = F.normalize(features, dim=1)
+    sims = (x[rows] * x[cols]).sum(dim=-1)
+    keep = sims.detach() > 0
+    rows, cols, sims = rows[keep], cols[keep], sims[keep]
+    return torch.stack([rows, cols]), symmetric_normalized(rows, cols, sims, features.size(0))
+
+
+def edge_propagate(edge_index, edge_weight, x):
+    """:math:`X' = S X` for the graph of ``edge_index`` (row = target) and ``edge_weight``: :math:`x'_i =
+    \\sum_j S_{ij} x_j`, differentiable in both ``edge_weight`` and ``x``."""
+    rows, cols = edge_index
+    return torch.zeros_like(x).index_add(0, rows, edge_weight.unsqueeze(-1) * x[cols])
 
 
 def _csr(edge_index, edge_weight, n):

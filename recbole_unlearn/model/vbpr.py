@@ -14,10 +14,16 @@ class VBPR(MultimodalRecommender):
         f_i = [\\, f_{i,1} \\,\\|\\, \\dots \\,\\|\\, f_{i,M} \\,],
 
     with :math:`\\gamma_u, \\gamma_i, \\theta_u` learned ``embedding_size`` vectors, :math:`f_i` the concatenation of
-    item :math:`i`'s rows in every modality (sorted by name) and :math:`E` a learned ``embedding_size x sum(d_m)``
-    projection without bias, so an item whose rows are all zero has no content term. Trained with BPR plus
-    ``reg_weight`` times the L2 norm of the batch's :math:`\\gamma_u, \\theta_u, \\gamma_i, E f_i`. The paper's bias
-    terms (:math:`\\alpha + \\beta_u + \\beta_i + \\beta'^\\top f_i`) are left out, as in RecBole's BPR.
+    item :math:`i`'s rows in every modality (sorted by name, as ``feature_norm`` left them) and :math:`E` a learned
+    ``embedding_size x sum(d_m)`` projection without bias, so an item whose rows are all zero has no content term.
+    Trained with BPR plus ``reg_weight`` times the L2 norm of the batch's
+    :math:`\\gamma_u, \\theta_u, \\gamma_i, E f_i`.
+
+    The paper's predictor (its equation 2) also has :math:`\\alpha + \\beta_u + \\beta_i + \\beta'^\\top f_i`.
+    :math:`\\alpha` and :math:`\\beta_u` cancel in every BPR difference and every ranking of a user's items; the item
+    bias :math:`\\beta_i` and the content bias :math:`\\beta'^\\top f_i` do not, but are left out, as in RecBole's BPR:
+    on lfm2k (l2-normalised features) they gave test Recall@20 0.3817 / 0.3949 against 0.3988 / 0.3996 without, seeds
+    2020 / 2021 (docs/multimodal.md).
     """
 
     def __init__(self, config, dataset):
