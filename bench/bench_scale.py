@@ -130,24 +130,34 @@ def gold_epoch_seconds(config, split, max_batches=None):
     return train_batches(config, build_model(config, split.retain_train), train, max_batches)
 
 
-def measure_dataset(name, args, base, progress):
-    """Rows of the results for one dataset."""
+def load_with_original(name, base, data_path, synthetic_batches, model_name="LightGCN", extra=None):
+    """``(config, loaders, original)`` for a real dataset (under ``data_path``) or a synthetic one: the original is
+    read from ``bench/cache`` or trained (real: to early stopping; synthetic: ``synthetic_batches`` batches)."""
     synthetic = name.startswith("synthetic")
-    cfg = {**base, "data_path": str(SYNTHETIC if synthetic else args.data_path)}
-    config, loaders = load_data("LightGCN", name, config_dict=cfg, argv=[])
-    train, valid, test = (loader._dataset for loader in loaders)
-    n_train = len(train.inter_feat)
+    if synthetic:
+        synthetic_dataset(float(name.split("-", 1)[1]))  # written once
+    cfg = {**base, **(extra or {}), "data_path": str(SYNTHETIC if synthetic else data_path)}
+    config, loaders = load_data(model_name, name, config_dict=cfg, argv=[])
+    train = loaders[0]._dataset
 
     def fit(model):
         if synthetic:
-            train_batches(config, model, loaders[0], args.synthetic_batches)
+            train_batches(config, model, loaders[0], synthetic_batches)
             return model
         return trained_to_stop(config, loaders, model, f"scale-{name}")
 
     # the same key as bench_unlearning.py's originals of the real datasets, so those are reused
-    original_key = key_of("LightGCN", name, base if not synthetic else {**base, "batches": args.synthetic_batches})
+    original_key = key_of(model_name, name, base if not synthetic else {**base, "batches": synthetic_batches})
     original, _ = cached_model(CACHE / f"original-{original_key}.pth", config, train,
                                lambda: build_model(config, train), fit)
+    return config, loaders, original
+
+
+def measure_dataset(name, args, base, progress):
+    """Rows of the results for one dataset."""
+    config, loaders, original = load_with_original(name, base, args.data_path, args.synthetic_batches)
+    train, valid, test = (loader._dataset for loader in loaders)
+    n_train = len(train.inter_feat)
     rows, gold_stop = [], None
     for label, kind, size in REQUESTS:
         if isinstance(size, float) and n_train > args.shares_up_to:

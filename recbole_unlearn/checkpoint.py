@@ -17,6 +17,7 @@ import torch
 
 from recbole_unlearn.atomic import atomic_write
 from recbole_unlearn.errors import InputError
+from recbole_unlearn.scoring import clear_cached_embeddings
 
 FORMAT = "recbole_unlearn/1"
 
@@ -130,7 +131,9 @@ def check_compatible(state, path, model_name, dataset):
 
 
 def restore_model(model, state):
-    """Load weights and extra tensors from a checkpoint state into ``model``."""
+    """Load weights and extra tensors from a checkpoint state into ``model``, and drop full-ranking embeddings it
+    cached from the weights it had (a trainer's last evaluation leaves them behind when the best epoch is loaded)."""
     model.load_state_dict(state["state_dict"])
     model.load_other_parameter(state.get("other_parameter"))
+    clear_cached_embeddings(model)
     return model

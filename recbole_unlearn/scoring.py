@@ -87,3 +87,13 @@ def auc(positive_scores, negative_scores) -> float:
         return float("nan")
     ranks = rankdata(np.concatenate([pos, neg]))
     return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+
+
+def clear_cached_embeddings(model):
+    """Drop full-ranking caches (ours: ``clear_cache``; RecBole's graph models: ``restore_user_e``,
+    ``restore_item_e``)."""
+    if hasattr(model, "clear_cache"):
+        model.clear_cache()
+    for name in ("restore_user_e", "restore_item_e"):
+        if hasattr(model, name):
+            setattr(model, name, None)

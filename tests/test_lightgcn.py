@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from recbole.data.interaction import Interaction
 
 from recbole_unlearn.checkpoint import load_checkpoint
 from recbole_unlearn.errors import InputError
@@ -18,8 +19,6 @@ def test_lightgcn_beats_popularity_on_ml100k_after_a_few_epochs(tmp_path):
 
 
 def full_scores(model, n_users):
-    from recbole.data.interaction import Interaction
-
     model.eval()
     with torch.no_grad():
         return model.full_sort_predict(Interaction({model.USER_ID: torch.arange(n_users)}))
@@ -65,3 +64,22 @@ def test_corrupt_checkpoint_gives_one_line_error(tmp_path, fast_config):
     with pytest.raises(InputError, match="truncated.pth: not a readable") as err:
         load_checkpoint(str(truncated))
     assert "\n" not in str(err.value)
+
+
+def test_loading_a_checkpoint_drops_embeddings_cached_from_the_weights_before(fast_config):
+    """A trainer's last evaluation leaves full-ranking embeddings cached; loading the best epoch into that same model
+    (still in eval mode) must serve the loaded weights, not the cache."""
+    result = run("LightGCN", "tiny", config_dict=fast_config, argv=[])
+    _, (train, _, _), other, trainer = load_run("LightGCN", "tiny", config_dict=fast_config, argv=[])
+    n_users = train._dataset.user_num
+    for p in other.parameters():
+        torch.nn.init.normal_(p)
+    other.eval()
+    with torch.no_grad():  # fills the cache, as an evaluation does; no eval() call in between from here on
+        stale = other.full_sort_predict(Interaction({other.USER_ID: torch.arange(n_users)}))
+    trainer.load_checkpoint_file(result["checkpoint"], dataset=train._dataset)
+    assert not other.training
+    with torch.no_grad():
+        served = other.full_sort_predict(Interaction({other.USER_ID: torch.arange(n_users)}))
+    assert not torch.equal(served, stale)
+    assert torch.equal(served, full_scores(result["model"], n_users))

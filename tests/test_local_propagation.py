@@ -62,7 +62,7 @@ def test_moving_rows_change_equals_dense_propagation(n_layers):
         layers.append(h)
     expected = torch.stack(layers).mean(0)
     seeds = torch.tensor([310, 4, 9, 499, 260, 4])  # moving and still nodes, a repeat
-    got = MovingRowsPropagation(adjacency, moving, n_layers).change(seeds, delta)
+    got = MovingRowsPropagation.build(adjacency, moving, n_layers).change(seeds, delta)
     assert torch.allclose(got, expected[seeds], atol=1e-6)
 
 
@@ -95,3 +95,13 @@ def test_moving_rows_that_reach_most_of_the_graph_score_as_usual(sparse_lightgcn
         assert model.moving is not None
     with model.moving_rows(torch.arange(model.n_users), torch.arange(model.n_items)):
         assert model.moving is None  # every row moves: the ball is the graph
+
+
+def test_build_refuses_a_ball_over_the_edge_budget_before_building_it():
+    """The budget is checked on the ball's entry count, which is the built propagation's ``edges`` exactly."""
+    users, items = random_interactions(n_users=300, n_items=200, n=400, seed=1)
+    adjacency = normalized_adjacency(users, items, 300, 200)
+    moving = torch.tensor([4, 310, 77])
+    edges = MovingRowsPropagation.build(adjacency, moving, 2).edges
+    assert MovingRowsPropagation.build(adjacency, moving, 2, max_edges=edges) is not None
+    assert MovingRowsPropagation.build(adjacency, moving, 2, max_edges=edges - 1) is None

@@ -121,8 +121,9 @@ class GraphRecommender(GeneralRecommender):
         adjacency, n_layers = graph
         users, items = (torch.as_tensor(ids, dtype=torch.long) for ids in (users, items))
         nodes = torch.cat([users, items + self.n_users]).unique()
-        propagation = MovingRowsPropagation(adjacency, nodes.to(self.device), n_layers)
-        if propagation.edges > LOCAL_EDGE_SHARE * n_layers * adjacency.values().numel():
+        max_edges = LOCAL_EDGE_SHARE * n_layers * adjacency.values().numel()
+        propagation = MovingRowsPropagation.build(adjacency, nodes.to(self.device), n_layers, max_edges)
+        if propagation is None:
             yield self
             return
         with torch.no_grad():  # the output before the block: the cached full-ranking embeddings where there are some

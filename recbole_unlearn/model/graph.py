@@ -10,6 +10,7 @@ with :math:`R` the binary user-item interaction matrix (duplicates counted once)
 Isolated nodes (users or items with no interaction) get an all-zero row, so nothing flows to or from them.
 """
 
+import math
 import warnings
 
 import torch
@@ -133,21 +134,29 @@ class MovingRowsPropagation:
     and gradients, as long as no row outside :math:`P` changes.
     """
 
-    def __init__(self, adjacency, moving, n_layers):
+    def __init__(self, adjacency, ball, n_layers):
         self.n_layers = n_layers
-        self.moving = moving
-        ball = ReceptiveField(adjacency, moving, n_layers - 1)
+        self.moving = ball.nodes[: ball.sizes[0]]
         # (A[Q_k, Q_{k-1}], its transpose), both CSR
         self.inward = [(block.t().coalesce().to_sparse_csr(), block.to_sparse_csr()) for block in ball.blocks]
         self.ball_size = len(ball.nodes)
-        self.moving_position = torch.full((adjacency.size(0),), -1, dtype=torch.long, device=moving.device)
-        self.moving_position[moving] = torch.arange(len(moving), device=moving.device)
+        self.moving_position = torch.full((adjacency.size(0),), -1, dtype=torch.long, device=ball.nodes.device)
+        self.moving_position[self.moving] = torch.arange(len(self.moving), device=ball.nodes.device)
         # A[:, B]: for every node, its entries in the ball's columns (built once; a batch reads its rows)
         rows, cols, values = csr_rows(adjacency, ball.nodes)  # A[B, :] = A[:, B]^T (A is symmetric)
         self.to_ball = torch.sparse_coo_tensor(
             torch.stack([cols, rows]), values, (adjacency.size(0), len(ball.nodes))
         ).coalesce().to_sparse_csr()
         self.edges = int(values.numel()) + sum(int(block._nnz()) for block in ball.blocks)
+
+    @classmethod
+    def build(cls, adjacency, moving, n_layers, max_edges=math.inf):
+        """The propagation for layer-0 rows ``moving``, or ``None`` when it would hold more than ``max_edges``
+        entries of :math:`\\hat{A}` (counted from the ball before anything else is built)."""
+        ball = ReceptiveField(adjacency, moving, n_layers - 1)
+        crow = adjacency.crow_indices()
+        edges = int((crow[ball.nodes + 1] - crow[ball.nodes]).sum()) + sum(int(b._nnz()) for b in ball.blocks)
+        return cls(adjacency, ball, n_layers) if edges <= max_edges else None
 
     def change(self, seeds, delta):
         """:math:`(M\\Delta)_S` for seed nodes ``seeds``, given ``delta``: the change of the moving rows (in the

@@ -36,11 +36,11 @@ from recbole_unlearn.data.preparation import dataloaders
 from recbole_unlearn.errors import InputError
 from recbole_unlearn.model.serving import base_class, unserve
 from recbole_unlearn.registry import build_trainer
-from recbole_unlearn.scoring import pair_interaction
+from recbole_unlearn.scoring import clear_cached_embeddings, pair_interaction
 from recbole_unlearn.unlearn.losses import bpr
 from recbole_unlearn.unlearn.optim import RowwiseAdam
 from recbole_unlearn.unlearn.parallel import processes_for
-from recbole_unlearn.unlearn.rebind import clear_cached_embeddings, embedding_tables, rebind_model
+from recbole_unlearn.unlearn.rebind import embedding_tables, rebind_model
 from recbole_unlearn.unlearn.settings import UnlearnSettings
 from recbole_unlearn.unlearn.trainer import UnlearningTrainer, UnlearnOutcome
 

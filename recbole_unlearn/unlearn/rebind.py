@@ -65,11 +65,3 @@ def embedding_tables(model):
     return tables
 
 
-def clear_cached_embeddings(model):
-    """Drop full-ranking caches (ours: ``clear_cache``; RecBole's graph models: ``restore_user_e``,
-    ``restore_item_e``)."""
-    if hasattr(model, "clear_cache"):
-        model.clear_cache()
-    for name in ("restore_user_e", "restore_item_e"):
-        if hasattr(model, name):
-            setattr(model, name, None)

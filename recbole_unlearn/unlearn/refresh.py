@@ -6,7 +6,7 @@ training loss on the retain set (RecBole's trainer, the model's learning rate), 
 
 from recbole_unlearn.data.preparation import dataloaders
 from recbole_unlearn.registry import build_trainer
-from recbole_unlearn.unlearn.rebind import clear_cached_embeddings
+from recbole_unlearn.scoring import clear_cached_embeddings
 
 
 def refresh_on_retain(model, split, config, epochs, show_progress=False):

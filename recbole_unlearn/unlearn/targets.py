@@ -29,6 +29,7 @@ looks at a gold model.
 """
 
 import functools
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -75,25 +76,44 @@ class CandidateRows:
             yield batch, scores
 
     def rows_of(self, users):
-        """``(score row, positions in users)`` for each distinct user of ``users`` (all among :attr:`users`)."""
+        """``(scores of a batch, row of each pair in it, positions of those pairs in users)``, numpy arrays, for the
+        pairs whose user (``users``, all among :attr:`users`) is in the batch, batch by batch (numpy's compare,
+        count and partition are several times torch's on CPU)."""
         users = np.asarray(users)
-        order = np.argsort(users, kind="stable")
-        ordered = users[order]
         for batch, scores in self:
-            first, last = np.searchsorted(ordered, batch, "left"), np.searchsorted(ordered, batch, "right")
-            for row in np.flatnonzero(last > first):
-                yield scores[row], order[first[row] : last[row]]
+            mine = np.flatnonzero(np.isin(users, batch))
+            yield scores.cpu().numpy(), np.searchsorted(batch, users[mine]), mine
+
+
+#: elements of one ``pairs x items`` comparison in :func:`candidate_ranks` (64 MiB of float32)
+CHUNK_ELEMENTS = 2**24
+
+
+def in_threads(work, n):
+    """``[(part, work(part)), ...]`` for the parts of ``range(n)`` split over as many threads as torch uses: numpy's
+    compare, count and partition kernels release the GIL, so the parts run in parallel."""
+    threads = torch.get_num_threads()
+    parts = np.array_split(np.arange(n), threads)
+    with ThreadPoolExecutor(threads) as pool:
+        return list(zip(parts, pool.map(work, parts)))
 
 
 def candidate_ranks(rows, pairs_):
     """:math:`r(u, i)` for each pair: how many of the user's candidate items (history excluded) score above it;
-    ``rows``: the :class:`CandidateRows` of the pairs' users. Each user's pairs against their own row: no copy of
-    rows, whatever the number of items."""
+    ``rows``: the :class:`CandidateRows` of the pairs' users. The pairs are compared with their users' rows in
+    chunks of :data:`CHUNK_ELEMENTS`, whatever the number of items (:func:`in_threads`)."""
     users, items = (np.asarray(a) for a in pairs_)
     ranks = np.zeros(len(users), dtype=np.int64)
-    for row, mine in rows.rows_of(users):
-        own = row[torch.from_numpy(items[mine])]
-        ranks[mine] = (row > own[:, None]).sum(1).numpy()
+    for scores, row, mine in rows.rows_of(users):
+        own = scores[row, items[mine]]
+        step = max(1, CHUNK_ELEMENTS // scores.shape[1])
+
+        def count(part, scores=scores, row=row, own=own, step=step):
+            chunks = (part[start : start + step] for start in range(0, len(part), step))
+            return [np.count_nonzero(scores[row[c]] > own[c, None], axis=1) for c in chunks]
+
+        for part, counts in in_threads(count, len(mine)):
+            ranks[mine[part]] = np.concatenate(counts) if counts else []
     return ranks
 
 
@@ -148,13 +168,18 @@ def rank_matched_targets(model, forget, heldout, history, batch_users=512, strat
 def scores_at_ranks(rows, users, target_ranks) -> np.ndarray:
     """User ``users[k]``'s ``target_ranks[k]``-th highest candidate score (0-based), from ``rows`` (their
     :class:`CandidateRows`); a rank past the user's last candidate takes that one. One selection per pair
-    (``kthvalue``), no sort of whole rows."""
+    (``np.partition``, :func:`in_threads`), no sort of whole rows."""
     targets = np.zeros(len(users), dtype=np.float32)
-    for row, mine in rows.rows_of(users):
-        candidates = len(row) - int((row == -torch.inf).sum())
-        for pair in mine:
-            # the R-th highest of n scores (-inf below every candidate) is the (n - R)-th smallest
-            targets[pair] = row.kthvalue(len(row) - min(int(target_ranks[pair]), candidates - 1)).values
+    for scores, row, mine in rows.rows_of(users):
+        candidates = np.count_nonzero(scores > -np.inf, axis=1)[row]
+        # the R-th highest of n scores (-inf below every candidate) is the (n - 1 - R)-th smallest, 0-based
+        k = scores.shape[1] - 1 - np.minimum(target_ranks[mine], candidates - 1)
+
+        def select(part, scores=scores, row=row, k=k):
+            return [np.partition(scores[r], k_)[k_] for r, k_ in zip(row[part], k[part])]
+
+        for part, values in in_threads(select, len(mine)):
+            targets[mine[part]] = values
     return targets
 
 

@@ -33,12 +33,12 @@ from tqdm import tqdm
 
 from recbole_unlearn.data.pairs import pairs, same_user_pairs
 from recbole_unlearn.errors import InputError
-from recbole_unlearn.scoring import auc, pair_interaction, pair_scores
+from recbole_unlearn.scoring import auc, clear_cached_embeddings, pair_interaction, pair_scores
 from recbole_unlearn.unlearn import losses
 from recbole_unlearn.unlearn.branches import scaled_branch_gradients
 from recbole_unlearn.unlearn.optim import RowwiseAdam
 from recbole_unlearn.unlearn.parallel import OneProcess
-from recbole_unlearn.unlearn.rebind import clear_cached_embeddings, embedding_tables
+from recbole_unlearn.unlearn.rebind import embedding_tables
 from recbole_unlearn.unlearn.stopping import first_rule_fired
 from recbole_unlearn.unlearn.targets import TARGET_FUNCTIONS
 
