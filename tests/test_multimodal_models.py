@@ -341,3 +341,25 @@ def test_mmlightgcn_scores_moving_rows_locally_as_the_full_graph_does(tmp_path):
     assert torch.allclose(inside[0], full[0], atol=1e-5)
     assert torch.allclose(inside[1][moving_users], full[1][moving_users], atol=1e-5)
     assert torch.allclose(inside[2][moving_items], full[2][moving_items], atol=1e-5)
+
+
+@pytest.mark.parametrize("model_name", ["VBPR", "MMLightGCN"])
+def test_user_reset_redraws_the_forgotten_users_rows_of_every_user_table(tmp_path, model_name):
+    """VBPR and MMLightGCN keep a user in two tables (ID and visual-preference / content); a reset that re-drew one
+    would leave the user's taste for content in the other."""
+    from recbole_unlearn.data.request import ForgetRequest
+    from recbole_unlearn.data.split import split_datasets
+    from recbole_unlearn.unlearn.methods import get_method
+    from recbole_unlearn.unlearn.rebind import embedding_tables
+
+    config, _, loaders, model = build(tmp_path, model_name)
+    forgotten = torch.tensor([3, 17, 42])
+    split = split_datasets(ForgetRequest("user", users=forgotten.numpy()), *(ld._dataset for ld in loaders))
+    unlearned, _ = get_method("reset")(model, split, config)
+    before, after = embedding_tables(model)["user"], embedding_tables(unlearned)["user"]
+    assert len(before) == 2
+    kept = torch.ones(model.n_users, dtype=torch.bool)
+    kept[forgotten] = False
+    for old, new in zip(before, after):
+        assert not torch.isclose(old[forgotten], new[forgotten]).all(dim=1).any()  # every forgotten row re-drawn
+        assert torch.equal(old[kept], new[kept])

@@ -72,8 +72,7 @@ def reset(model, split, config, show_progress=False):
     model = rebound_copy(model, config, split)
     reset_forgotten_rows(model, split)
     if split.request.type == "item" and settings.revoked_steps:
-        rate = settings.touched_rate(embedding_tables(model)["item"])
-        push_down_revoked_items(model, split, settings.revoked_steps, rate)
+        push_down_revoked_items(model, split, settings.revoked_steps, settings.touched_rate)
     return model, UnlearnOutcome(stopped_by="none")
 
 
@@ -126,7 +125,8 @@ def method_names(config) -> list:
 
 # ---- the parts of reset ---------------------------------------------------------------------------------------------
 def reset_forgotten_rows(model, split):
-    """Draw the forgotten users' or items' embedding rows afresh, as Xavier-uniform initialisation would."""
+    """Draw the forgotten users' or items' rows of every embedding table of their side afresh, as Xavier-uniform
+    initialisation would."""
     side, rows = {"user": ("user", split.request.users), "item": ("item", split.request.items),
                   "modality": ("item", split.request.items)}.get(split.request.type, (None, None))
     tables = embedding_tables(model)
@@ -135,27 +135,29 @@ def reset_forgotten_rows(model, split):
             f"unlearn_method 'reset' applies to user, item and modality requests on models with ID embedding tables, "
             f"not to a {split.request.type} request on {type(model).__name__}"
         )
-    table = tables[side]
-    bound = math.sqrt(6.0 / (table.size(0) + table.size(1)))
-    with torch.no_grad():
-        idx = torch.as_tensor(rows, dtype=torch.long, device=table.device)
-        table[idx] = torch.empty(len(idx), table.size(1), device=table.device).uniform_(-bound, bound)
+    for table in tables[side]:
+        bound = math.sqrt(6.0 / (table.size(0) + table.size(1)))
+        with torch.no_grad():
+            idx = torch.as_tensor(rows, dtype=torch.long, device=table.device)
+            table[idx] = torch.empty(len(idx), table.size(1), device=table.device).uniform_(-bound, bound)
     clear_cached_embeddings(model)
 
 
-def push_down_revoked_items(model, split, steps, lr, batch_size=2048):
+def push_down_revoked_items(model, split, steps, rate, batch_size=2048):
     """Item requests, after the reset: ``steps`` BPR steps :math:`-\\log\\sigma(s_{ui} - s_{uj})` with retained pairs
-    :math:`(u, i)` as positives and revoked items :math:`j` as the negatives, moving only the revoked items' rows (at
-    ``lr``).
+    :math:`(u, i)` as positives and revoked items :math:`j` as the negatives, moving only the revoked items' rows of
+    each item table (at ``rate(table)``).
 
     A retrain never sees a revoked item but as a sampled negative, which pushes it below everything; a re-drawn row
     scores mid-range instead, which a membership test on the revoked items tells apart from gold.
     """
-    table = embedding_tables(model)["item"]
     revoked = torch.as_tensor(split.request.items, dtype=torch.long)
-    row_lr = torch.zeros(table.size(0), 1, device=table.device)
-    row_lr[revoked] = lr
-    optimizer = RowwiseAdam([{"params": [table], "lr": row_lr}])
+    groups = []
+    for table in embedding_tables(model)["item"]:
+        row_lr = torch.zeros(table.size(0), 1, device=table.device)
+        row_lr[revoked] = rate(table)
+        groups.append({"params": [table], "lr": row_lr})
+    optimizer = RowwiseAdam(groups)
     users, items = (torch.from_numpy(a) for a in pairs(split.retain_train))
     model.eval()  # the served scores, with gradients on (as in UnlearningTrainer)
     moving = model.moving_rows([], revoked) if hasattr(model, "moving_rows") else contextlib.nullcontext()

@@ -50,18 +50,17 @@ def rebind_model(model, config, dataset):
 
 
 def embedding_tables(model):
-    """The user and item ID embedding tables: ``{"user": Parameter, "item": Parameter}`` (either may be absent).
-
-    Found by shape (``n_users`` or ``n_items`` rows), names containing 'user' / 'item' deciding ties.
+    """The user and item embedding tables: ``{"user": [Parameter, ...], "item": [...]}``, a side only where it has
+    one. Every 2-D parameter with ``n_users`` (``n_items``) rows is a table of that side: VBPR and MMLightGCN hold
+    two per user (the ID embedding and the visual-preference / content half), and a forgotten user's memory is in
+    both. When ``n_users == n_items``, names containing 'user' / 'item' decide.
     """
     tables = {}
     for name, param in model.named_parameters():
         if param.dim() != 2:
             continue
         for side, rows in (("user", model.n_users), ("item", model.n_items)):
-            fits = param.size(0) == rows and (model.n_users != model.n_items or side in name.lower())
-            if fits and side not in tables:
-                tables[side] = param
+            if param.size(0) == rows and (model.n_users != model.n_items or side in name.lower()):
+                tables.setdefault(side, []).append(param)
+                break
     return tables
-
-

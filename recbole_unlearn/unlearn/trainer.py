@@ -208,12 +208,12 @@ class UnlearningTrainer:
         lr_rest = self.settings.lr_rest
         touched = {"user": split.touched_users, "item": split.touched_items}
         groups = []
-        tables = embedding_tables(self.model)
-        for side, param in tables.items():
+        tables = [(side, param) for side, params in embedding_tables(self.model).items() for param in params]
+        for side, param in tables:
             row_lr = torch.full((param.size(0), 1), lr_rest, device=param.device)
             row_lr[torch.as_tensor(touched[side], dtype=torch.long)] = self.settings.touched_rate(param)
             groups.append({"params": [param], "lr": row_lr})
-        in_tables = {id(p) for p in tables.values()}
+        in_tables = {id(param) for _, param in tables}
         rest = [p for p in self.model.parameters() if p.requires_grad and id(p) not in in_tables]
         if rest:
             groups.append({"params": rest, "lr": lr_rest})
