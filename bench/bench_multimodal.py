@@ -281,11 +281,14 @@ def setting_table(dataset, modality_set, by_model, models):
 def report(results, plan, args, load):
     """Markdown: one table per (dataset, modality set), the baseline's runs shared across a dataset's sets."""
     by_key = {r["key"]: r for r in results}
+    threads = ", ".join(str(t) for t in sorted({r["threads"] for r in results if r.get("threads")})) or "-"
+    where = ("re-tabulated from saved runs" if args.report_only
+             else f"1-minute load average {load[0]:.1f} at start, {load[1]:.1f} at end")
     lines = [
-        f"Multimodal models vs {BASELINE}: seeds {', '.join(map(str, args.seed_list))}; torch.set_num_threads("
-        f"{args.threads}) in each child process; torch {torch.__version__}; 1-minute load average {load[0]:.1f} at "
-        f"start, {load[1]:.1f} at end. Mean ± sample standard deviation over seeds; best epochs and epochs run per "
-        f"seed; s/epoch: training only (mean over seeds); peak RSS: the largest child ru_maxrss.",
+        f"Multimodal models vs {BASELINE}: seeds {', '.join(map(str, args.seed_list))}; torch threads per child "
+        f"process: {threads}; torch {torch.__version__}; {where}" + (f"; {args.note}" if args.note else "") + ". "
+        "Mean ± sample standard deviation over seeds; best epochs and epochs run per seed; s/epoch: training only "
+        "(mean over seeds); peak RSS: the largest child ru_maxrss.",
         "",
     ]
     for dataset, modality_set, models in plan:
@@ -335,6 +338,7 @@ def main(argv=None):
     parser.add_argument("--report-only", action="store_true", help="tabulate the runs in --runs, train nothing")
     parser.add_argument("--out", metavar="FILE", help="also write the tables to FILE (atomically)")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads in each child (default 2)")
+    parser.add_argument("--note", default="", help="what else ran on the machine, said in the report")
     parser.add_argument("--one", metavar="MODEL", help=argparse.SUPPRESS)  # internal: the child process
     args = parser.parse_args(argv)
     args.model_list = [m.strip() for m in args.models.split(",") if m.strip()]
