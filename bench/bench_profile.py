@@ -2,8 +2,8 @@
 pass statistics, and the audit.
 
 Runs the default recipe once on one request draw (the original is read from ``bench/cache``, or trained as
-``bench_unlearning.py`` and ``bench_scale.py`` train it) under ``cProfile`` and reports the cumulative time of the functions that make up
-each part, so the parts can be compared side by side in one run:
+``bench_unlearning.py`` and ``bench_scale.py`` train it) under ``cProfile`` and reports the cumulative time of the
+functions that make up each part, so the parts can be compared side by side in one run:
 
     python bench/bench_profile.py --dataset baby --request interaction
 

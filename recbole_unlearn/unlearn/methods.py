@@ -38,7 +38,7 @@ from recbole_unlearn.model.serving import base_class, unserve
 from recbole_unlearn.registry import build_trainer
 from recbole_unlearn.scoring import clear_cached_embeddings, pair_interaction
 from recbole_unlearn.unlearn.losses import bpr
-from recbole_unlearn.unlearn.optim import RowwiseAdam
+from recbole_unlearn.unlearn.optim import RowwiseAdam, row_group
 from recbole_unlearn.unlearn.parallel import processes_for
 from recbole_unlearn.unlearn.rebind import embedding_tables, rebind_model
 from recbole_unlearn.unlearn.settings import UnlearnSettings
@@ -152,12 +152,7 @@ def push_down_revoked_items(model, split, steps, rate, batch_size=2048):
     scores mid-range instead, which a membership test on the revoked items tells apart from gold.
     """
     revoked = torch.as_tensor(split.request.items, dtype=torch.long)
-    groups = []
-    for table in embedding_tables(model)["item"]:
-        row_lr = torch.zeros(table.size(0), 1, device=table.device)
-        row_lr[revoked] = rate(table)
-        groups.append({"params": [table], "lr": row_lr})
-    optimizer = RowwiseAdam(groups)
+    optimizer = RowwiseAdam([row_group(table, revoked, rate(table)) for table in embedding_tables(model)["item"]])
     users, items = (torch.from_numpy(a) for a in pairs(split.retain_train))
     model.eval()  # the served scores, with gradients on (as in UnlearningTrainer)
     moving = model.moving_rows([], revoked) if hasattr(model, "moving_rows") else contextlib.nullcontext()

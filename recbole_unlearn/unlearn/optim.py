@@ -49,3 +49,11 @@ class RowwiseAdam(torch.optim.Optimizer):
                 else:
                     p.index_add_(0, rows, update, alpha=-1)
         return None
+
+
+def row_group(param, rows, rate, rest=0.0):
+    """A :class:`RowwiseAdam` parameter group for a 2-D ``param`` whose ``rows`` learn at ``rate`` and every other
+    row at ``rest``."""
+    row_lr = torch.full((param.size(0), 1), rest, device=param.device)
+    row_lr[torch.as_tensor(rows, dtype=torch.long, device=param.device)] = rate
+    return {"params": [param], "lr": row_lr}

@@ -36,7 +36,7 @@ from recbole_unlearn.errors import InputError
 from recbole_unlearn.scoring import auc, clear_cached_embeddings, pair_interaction, pair_scores
 from recbole_unlearn.unlearn import losses
 from recbole_unlearn.unlearn.branches import scaled_branch_gradients
-from recbole_unlearn.unlearn.optim import RowwiseAdam
+from recbole_unlearn.unlearn.optim import RowwiseAdam, row_group
 from recbole_unlearn.unlearn.parallel import OneProcess
 from recbole_unlearn.unlearn.rebind import embedding_tables
 from recbole_unlearn.unlearn.stopping import first_rule_fired
@@ -207,12 +207,8 @@ class UnlearningTrainer:
         forget set touches, ``lr_rest`` for everything else."""
         lr_rest = self.settings.lr_rest
         touched = {"user": split.touched_users, "item": split.touched_items}
-        groups = []
         tables = [(side, param) for side, params in embedding_tables(self.model).items() for param in params]
-        for side, param in tables:
-            row_lr = torch.full((param.size(0), 1), lr_rest, device=param.device)
-            row_lr[torch.as_tensor(touched[side], dtype=torch.long)] = self.settings.touched_rate(param)
-            groups.append({"params": [param], "lr": row_lr})
+        groups = [row_group(param, touched[side], self.settings.touched_rate(param), lr_rest) for side, param in tables]
         in_tables = {id(param) for _, param in tables}
         rest = [p for p in self.model.parameters() if p.requires_grad and id(p) not in in_tables]
         if rest:
