@@ -6,7 +6,11 @@ recipe is applied and, for the original, the unlearned model and gold:
 
 - the learned attacker's AUC on each feature alone and on all of them (``recbole_unlearn/audit/attacker.py``);
 - the share of forgotten pairs whose score sits within 1% of a score standard deviation of its rank-matched hinge
-  target (computed from the rebound original, as the method computes it): a pile-up at the targets shows there.
+  target (computed from the rebound original, as the method computes it): a pile-up at the targets shows there;
+- by quintile of the user's retained degree, of the item's retained popularity and of the user's forgotten share
+  (forgotten / (forgotten + retained) training interactions): the AUC with which the rank alone separates members
+  from non-members within the quintile, and both sides' mean rank percentile, so a recipe that matches the ranks on
+  average and not within a group shows where.
 
     python bench/bench_attacker.py --dataset baby --request interaction [--draw 0] [--set KEY=VALUE ...]
 
@@ -20,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.stats import spearmanr
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -46,7 +51,7 @@ from recbole_unlearn.data.request import request_from_config  # noqa: E402
 from recbole_unlearn.data.split import split_datasets  # noqa: E402
 from recbole_unlearn.quick_start import load_data  # noqa: E402
 from recbole_unlearn.registry import build_model  # noqa: E402
-from recbole_unlearn.scoring import pair_scores  # noqa: E402
+from recbole_unlearn.scoring import auc, pair_scores  # noqa: E402
 from recbole_unlearn.unlearn.methods import get_method, rebound_copy  # noqa: E402
 from recbole_unlearn.unlearn.targets import rank_matched_targets  # noqa: E402
 
@@ -68,8 +73,9 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=300)
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="recipe overrides (JSON values)")
     parser.add_argument("--tag", default="")
+    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
     base = {"show_progress": False, "state": "ERROR", "checkpoint_dir": str(CACHE / "tmp"), "epochs": args.epochs}
     cfg = {**base, "data_path": args.data_path, "forget_type": args.request, "forget_ratio": REQUESTS[args.request],
@@ -103,11 +109,15 @@ def main(argv=None):
     items = np.concatenate([members[1], nonmembers[1]])
     labels = np.concatenate([np.ones(len(members[0]), int), np.zeros(len(nonmembers[0]), int)])
     targets = np.array([target_of[key] for key in (members[0] * train.item_num + members[1]).tolist()])
-    models = {"original": original, "unlearned": unlearned, "gold": gold}
+    models = {"original": original, "rebound (before the steps)": rebound, "unlearned": unlearned, "gold": gold}
     columns = [" + ".join(f) if f != FEATURES else "all" for f in FEATURE_SETS]
-    rows = []
+    forgotten_count = interaction_counts(forgotten[0], train.user_num)
+    covariates = {"user degree": degree[users], "item popularity": popularity[items],
+                  "forgotten share of the user": forgotten_count[users] / (forgotten_count[users] + degree[users])}
+    rows, percentiles = [], {}
     for name, model in models.items():
         features = pair_features(model, users, items, history, popularity, degree)
+        percentiles[name] = features[:, FEATURES.index("rank_percentile")]
         aucs = [learned_auc(features[:, [FEATURES.index(f) for f in chosen]], labels, users, attacker)[0]
                 for chosen in FEATURE_SETS]
         scores = pair_scores(model, *members, raw=True).numpy()
@@ -120,10 +130,39 @@ def main(argv=None):
         f"Recipe: `{config['unlearn_method']}` with {json.dumps(overrides) if overrides else 'the defaults'}; "
         f"{len(members[0])} member and as many non-member pairs.", "",
         "| model | " + " | ".join(columns) + f" | forgotten scores within {PILE_UP} sd of target |",
-        "|---" * (len(columns) + 2) + "|", *rows, ""])
+        "|---" * (len(columns) + 2) + "|", *rows, "",
+        *group_tables(covariates, percentiles, labels), *rank_agreement(percentiles, labels == 1)])
     print(table)
     path = RESULTS / f"attacker-{args.dataset}-{args.model}-{args.request}{args.tag}.md"
     atomic_write(path, lambda f: f.write(table))
+
+
+def group_tables(covariates, percentiles, labels, groups=5):
+    """Markdown lines: per quintile of each covariate, each model's rank-only AUC (members over non-members, a lower
+    rank percentile counting as the more member-like) with the members' / non-members' mean rank percentile."""
+    lines = []
+    for name, values in covariates.items():
+        edges = np.quantile(values, np.linspace(0, 1, groups + 1)[1:-1])
+        group = np.searchsorted(edges, values, side="right")
+        lines += [f"Rank-only AUC (members' / non-members' mean rank percentile) by quintile of {name}:", "",
+                  "| model | " + " | ".join(f"q{k + 1} ({np.sum(group == k)} pairs)" for k in range(groups)) + " |",
+                  "|---" * (groups + 1) + "|"]
+        for model, percentile in percentiles.items():
+            cells = []
+            for k in range(groups):
+                member, other = (group == k) & (labels == 1), (group == k) & (labels == 0)
+                cells.append(f"{auc(-percentile[member], -percentile[other]):.3f} "
+                             f"({percentile[member].mean():.3f} / {percentile[other].mean():.3f})")
+            lines.append(f"| {model} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
+def rank_agreement(percentiles, members):
+    """Markdown lines: Spearman's correlation of each model's member rank percentiles with gold's."""
+    gold = percentiles["gold"][members]
+    cells = [f"{name} {spearmanr(p[members], gold)[0]:.3f}" for name, p in percentiles.items() if name != "gold"]
+    return [f"Spearman correlation of the members' rank percentiles with gold's: {', '.join(cells)}.", ""]
 
 
 if __name__ == "__main__":
