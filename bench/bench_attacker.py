@@ -30,7 +30,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_unlearning import CACHE, REQUESTS, RESULTS, cached_model, key_of  # noqa: E402
+from bench_unlearning import (  # noqa: E402
+    CACHE,
+    REQUESTS,
+    RESULTS,
+    cached_model,
+    key_of,
+    original_key,
+)
 
 from recbole_unlearn.atomic import atomic_write  # noqa: E402
 from recbole_unlearn.audit.attacker import (  # noqa: E402
@@ -83,13 +90,13 @@ def main(argv=None):
     config, loaders = load_data(args.model, args.dataset, config_dict=cfg, argv=[])
     config = config_with(config, **overrides)
     train = loaders[0]._dataset
-    original_key = key_of(args.model, args.dataset, base)
+    key = original_key(args.model, args.dataset, base, config)
     missing = lambda _: sys.exit("run bench_unlearning.py first: the original and gold are read from its cache")  # noqa
-    original, _ = cached_model(CACHE / f"original-{original_key}.pth", config, train,
+    original, _ = cached_model(CACHE / f"original-{key}.pth", config, train,
                                lambda: build_model(config, train), missing)
     request = request_from_config(config, train)
     split = split_datasets(request, train, loaders[1]._dataset, loaders[2]._dataset)
-    gold, _ = cached_model(CACHE / f"gold-{key_of(original_key, request.sha256())}.pth", config, train,
+    gold, _ = cached_model(CACHE / f"gold-{key_of(key, request.sha256())}.pth", config, train,
                            lambda: config.model_class(config, split.retain_train).to(config["device"]), missing)
     torch.manual_seed(config["seed"])
     unlearned, _ = get_method(config["unlearn_method"])(original, split, config)

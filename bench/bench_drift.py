@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_unlearning import CACHE, RESULTS, cached_model, key_of  # noqa: E402
+from bench_unlearning import CACHE, RESULTS, cached_model, key_of, original_key  # noqa: E402
 
 from recbole_unlearn.atomic import atomic_write  # noqa: E402
 from recbole_unlearn.audit.audit import Audit  # noqa: E402
@@ -76,7 +76,7 @@ def main(argv=None):
     base = {"show_progress": False, "state": "ERROR", "epochs": args.epochs, "data_path": args.data_path}
     config, loaders = load_data(args.model, args.dataset, config_dict={**base, "checkpoint_dir": str(CACHE / "tmp")}, argv=[])
     datasets = [loader._dataset for loader in loaders]
-    original_key = key_of(args.model, args.dataset, {**base, "checkpoint_dir": str(CACHE / "tmp")})
+    key = original_key(args.model, args.dataset, {**base, "checkpoint_dir": str(CACHE / "tmp")}, config)
 
     def train_original(model):
         trainer = build_trainer(config, model)
@@ -84,10 +84,10 @@ def main(argv=None):
         trainer.load_checkpoint_file(trainer.saved_model_file, dataset=datasets[0])
         return model
 
-    root = CACHE / f"original-{original_key}.pth"
+    root = CACHE / f"original-{key}.pth"
     CACHE.mkdir(parents=True, exist_ok=True)
     _, train_s = cached_model(root, config, datasets[0], lambda: build_model(config, datasets[0]), train_original)
-    stream_dir = CACHE / f"drift-{key_of(original_key, vars(args))}"
+    stream_dir = CACHE / f"drift-{key_of(key, vars(args))}"
     shutil.rmtree(stream_dir, ignore_errors=True)
 
     checkpoint, rows, stream_s = str(root), [], 0.0
@@ -106,7 +106,7 @@ def main(argv=None):
         split = split_datasets(request, *datasets)
         unlearned = rebind_model(restore_model(build_model(config, datasets[0]), state), config, split.retain_train)
         gold, gold_s = cached_model(
-            CACHE / f"gold-{key_of(original_key, request.sha256())}.pth", config, datasets[0],
+            CACHE / f"gold-{key_of(key, request.sha256())}.pth", config, datasets[0],
             lambda: config.model_class(config, split.retain_train).to(config["device"]),
             lambda fresh: retrain(fresh, split, config)[0],
         )

@@ -43,14 +43,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_unlearning import CACHE, RESULTS, cached_model, key_of, trained_to_stop  # noqa: E402
+from bench_unlearning import CACHE, RESULTS, cached_model, original_key, trained_to_stop  # noqa: E402
 
 from recbole_unlearn.atomic import atomic_write  # noqa: E402
 from recbole_unlearn.config import config_with, with_request_defaults  # noqa: E402
+from recbole_unlearn.data import create_dataset, data_preparation  # noqa: E402
 from recbole_unlearn.data.preparation import dataloaders  # noqa: E402
 from recbole_unlearn.data.request import sample_request  # noqa: E402
 from recbole_unlearn.data.split import split_datasets  # noqa: E402
-from recbole_unlearn.quick_start import load_data  # noqa: E402
+from recbole_unlearn.quick_start import load_config  # noqa: E402
 from recbole_unlearn.registry import build_model, build_trainer  # noqa: E402
 from recbole_unlearn.unlearn.methods import get_method, retrain  # noqa: E402
 
@@ -107,6 +108,26 @@ def rss_gib(field) -> float:
     return int(line.split()[1]) / 2**20
 
 
+def tensors_gib(tensors) -> float:
+    """Bytes held by ``tensors`` (dense, or sparse CSR: its three arrays), in GiB."""
+    total = 0
+    for t in tensors:
+        parts = (t.crow_indices(), t.col_indices(), t.values()) if t.layout == torch.sparse_csr else (t,)
+        total += sum(part.numel() * part.element_size() for part in parts)
+    return total / 2**30
+
+
+def model_gib(model) -> float:
+    """The model's parameters and the tensors it holds as attributes (its graph), in GiB."""
+    held = [v for v in vars(model).values() if isinstance(v, torch.Tensor)]
+    return tensors_gib(list(model.parameters()) + held)
+
+
+def interactions_gib(datasets) -> float:
+    """The interaction tensors of RecBole datasets (train, valid, test), in GiB."""
+    return tensors_gib([t for ds in datasets for t in ds.inter_feat.interaction.values()])
+
+
 def request_for(train, kind, size, seed):
     population = len(train.inter_feat) if kind == "interaction" else train.user_num - 1
     ratio = size if isinstance(size, float) else size / population
@@ -130,14 +151,21 @@ def gold_epoch_seconds(config, split, max_batches=None):
     return train_batches(config, build_model(config, split.retain_train), train, max_batches)
 
 
-def load_with_original(name, base, data_path, synthetic_batches, model_name="LightGCN", extra=None):
+def load_with_original(name, base, data_path, synthetic_batches, model_name="LightGCN", extra=None, memory=None):
     """``(config, loaders, original)`` for a real dataset (under ``data_path``) or a synthetic one: the original is
-    read from ``bench/cache`` or trained (real: to early stopping; synthetic: ``synthetic_batches`` batches)."""
+    read from ``bench/cache`` or trained (real: to early stopping; synthetic: ``synthetic_batches`` batches). A dict
+    ``memory`` gets the resident GiB after RecBole's dataset is built (``dataset_gib``) and after its dataloaders."""
     synthetic = name.startswith("synthetic")
     if synthetic:
         synthetic_dataset(float(name.split("-", 1)[1]))  # written once
     cfg = {**base, **(extra or {}), "data_path": str(SYNTHETIC if synthetic else data_path)}
-    config, loaders = load_data(model_name, name, config_dict=cfg, argv=[])
+    config = load_config(model_name, name, config_dict=cfg, argv=[])
+    dataset = create_dataset(config)
+    if memory is not None:
+        memory["dataset_gib"] = rss_gib("VmRSS")
+    loaders = data_preparation(config, dataset)
+    if memory is not None:
+        memory["dataloaders_gib"] = rss_gib("VmRSS")
     train = loaders[0]._dataset
 
     def fit(model):
@@ -147,16 +175,19 @@ def load_with_original(name, base, data_path, synthetic_batches, model_name="Lig
         return trained_to_stop(config, loaders, model, f"scale-{name}")
 
     # the same key as bench_unlearning.py's originals of the real datasets, so those are reused
-    original_key = key_of(model_name, name, base if not synthetic else {**base, "batches": synthetic_batches})
-    original, _ = cached_model(CACHE / f"original-{original_key}.pth", config, train,
+    key = original_key(model_name, name, base if not synthetic else {**base, "batches": synthetic_batches}, config)
+    original, _ = cached_model(CACHE / f"original-{key}.pth", config, train,
                                lambda: build_model(config, train), fit)
     return config, loaders, original
 
 
 def measure_dataset(name, args, base, progress):
     """Rows of the results for one dataset."""
-    config, loaders, original = load_with_original(name, base, args.data_path, args.synthetic_batches)
+    memory = {"before_load_gib": rss_gib("VmRSS")}
+    config, loaders, original = load_with_original(name, base, args.data_path, args.synthetic_batches, memory=memory)
     train, valid, test = (loader._dataset for loader in loaders)
+    memory.update(loaded_gib=rss_gib("VmRSS"), interactions_gib=interactions_gib([train, valid, test]),
+                  model_gib=model_gib(original))
     n_train = len(train.inter_feat)
     rows, gold_stop = [], None
     for label, kind, size in REQUESTS:
@@ -169,6 +200,7 @@ def measure_dataset(name, args, base, progress):
         method = get_method(request_config["unlearn_method"])
         if not rows:
             method(original, split, request_config)  # untimed warm-up of the dataset (first-call costs)
+            memory["after_warm_up_gib"] = rss_gib("VmRSS")
         torch.manual_seed(config["seed"])
         peak_rss_reset()
         resident = rss_gib("VmRSS")
@@ -191,7 +223,7 @@ def measure_dataset(name, args, base, progress):
             "removed": split.removed()["train"], "seconds": seconds, "peak_rss_gib": peak,
             "request_gib": peak - resident,
             "gold_epoch_s": epoch_s, "gold_epoch_scaled": scaled,
-            "forget_vs_valid_auc": last.get("forget_vs_valid_auc"),
+            "forget_vs_valid_auc": last.get("forget_vs_valid_auc"), "memory": memory,
         })
         progress.set_postfix_str(f"{name}: {label} {seconds:.1f}s")
         progress.update(1)
@@ -231,6 +263,24 @@ def table(rows) -> str:
     return tabulate(lines, headers=header, tablefmt="github", disable_numparse=True)
 
 
+def memory_table(rows) -> str:
+    """Resident memory before the requests, per dataset: what loading (RecBole's dataset, its splits and dataloaders,
+    the original) and the warm-up request left resident, with the interaction tensors' and the model's own bytes."""
+    seen, lines = set(), []
+    for r in rows:
+        m = r.get("memory")
+        if not m or r["dataset"] in seen:
+            continue
+        seen.add(r["dataset"])
+        lines.append([r["dataset"], f"{m['before_load_gib']:.2f}", f"{m['dataset_gib']:.2f}",
+                      f"{m['dataloaders_gib']:.2f}", f"{m['loaded_gib']:.2f}",
+                      f"{m['interactions_gib']:.2f}", f"{m['model_gib']:.2f}", f"{m['after_warm_up_gib']:.2f}"])
+    header = ["dataset", "resident before loading", "after RecBole's dataset", "after its dataloaders",
+              "after the original", "of which interaction tensors",
+              "of which the model", "after the warm-up request"]
+    return tabulate(lines, headers=header, tablefmt="github", disable_numparse=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="*", type=float, default=[1e5, 1e6, 1e7])
@@ -263,8 +313,9 @@ def main(argv=None):
              "times the epochs gold took where it was measured. x one epoch / x gold: gold's seconds over the "
              "request's. Request GiB: the process's peak resident memory during the request above what was resident "
              "before it; process GiB: that peak itself, RecBole's dataset, dataloaders and the original included.\n")
+    memory = f"\nResident memory (GiB) before the timed requests:\n\n{memory_table(rows)}\n"
     atomic_write(args.out + ".md", lambda f: f.write(f"## Unlearning cost against the data's size\n\n{head}\n\n"
-                                                     f"{table(rows)}{notes}"))
+                                                     f"{table(rows)}{notes}{memory}"))
     atomic_write(args.out + ".json", lambda f: json.dump({"environment": head, "rows": rows}, f, indent=1))
     print(table(rows))
 

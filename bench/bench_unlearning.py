@@ -8,7 +8,8 @@ retain R@20 >= 0.98 x gold, |forget R@20 - gold| <= 0.01 (0.02 on ml-100k), |MIA
 speed-up >= 1000x (user) / 40x (interaction, item).
 
 Originals and golds are cached under ``bench/cache/`` by a hash of everything that defines them (model, dataset,
-config, seed, and the request's sha256 for gold), so a rerun only pays for the unlearning.
+every resolved config value that shapes training, the YAML defaults included, and the request's sha256 for gold;
+:func:`original_key`), so a rerun only pays for the unlearning, and an edited default trains afresh.
 
     python bench/bench_unlearning.py --datasets ml-100k lfm2k --models LightGCN FREEDOM --draws 2
     python bench/bench_unlearning.py --datasets baby --models LightGCN --requests user interaction item --draws 2
@@ -113,6 +114,22 @@ def key_of(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+#: config keys that do not change what training learns (where files go, devices, logging); the request's and the
+#: audit's keys (``forget_*``, ``unlearn_*``, ``audit_*``) are left out by prefix
+UNTRAINED_KEYS = {"checkpoint_dir", "data_path", "device", "gpu_id", "show_progress", "state", "report_file",
+                  "checkpoint", "dry_run", "nproc", "world_size", "local_rank", "offset", "ip", "port"}
+REQUEST_PREFIXES = ("forget_", "unlearn_", "audit_")
+
+
+def original_key(model_name, dataset, base, config) -> str:
+    """Cache key of an original (and, with the request's hash, of its golds): the model, the dataset, the benchmark's
+    own settings and every resolved config value that shapes training, the model's and the dataset's YAML included, so
+    an edited default never reuses a checkpoint trained under the old one."""
+    training = {key: value for key, value in config.final_config_dict.items()
+                if key not in UNTRAINED_KEYS and not key.startswith(REQUEST_PREFIXES)}
+    return key_of(model_name, dataset, base, training)
+
+
 def cached_model(path: Path, config, dataset, build, train):
     """A model from ``path`` if cached, else ``train()`` it and cache it; returns ``(model, seconds)``."""
     model = build()
@@ -144,15 +161,15 @@ def run_cell(dataset, model_name, kind, draw, base, data_path, progress, variant
         cfg["forget_modality"] = "text"
     config, loaders = load_data(model_name, dataset, config_dict=cfg, argv=[])
     train_ds = loaders[0]._dataset
-    original_key = key_of(model_name, dataset, base)
+    key = original_key(model_name, dataset, base, config)
     original, original_s = cached_model(
-        CACHE / f"original-{original_key}.pth", config, train_ds, lambda: build_model(config, train_ds),
-        lambda model: trained_to_stop(config, loaders, model, original_key),
+        CACHE / f"original-{key}.pth", config, train_ds, lambda: build_model(config, train_ds),
+        lambda model: trained_to_stop(config, loaders, model, key),
     )
     request = request_from_config(config, train_ds)
     split = split_datasets(request, train_ds, loaders[1]._dataset, loaders[2]._dataset)
     gold, gold_s = cached_model(
-        CACHE / f"gold-{key_of(original_key, request.sha256())}.pth", config, train_ds,
+        CACHE / f"gold-{key_of(key, request.sha256())}.pth", config, train_ds,
         lambda: config.model_class(config, split.retain_train).to(config["device"]),
         lambda fresh: retrain(fresh, split, config)[0],
     )
