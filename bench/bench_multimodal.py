@@ -7,8 +7,8 @@ embedded ml-100k demo (RecBole's random 80/10/10 split, one text feature per mov
 features, so it runs once per dataset and seed and is the baseline of every modality set of that dataset.
 
 Each (dataset, modality set, model, seed) is trained to early stopping with the package defaults (epochs 300,
-stopping_step 10, valid_metric Recall@20, reproducibility on; the dataset's ``feature_norm``) in a fresh child
-process, and its best-validation checkpoint is evaluated on test. Per run it records:
+stopping_step 10 or the model's own, valid_metric Recall@20, reproducibility on; the dataset's ``feature_norm``) in a
+fresh child process, and its best-validation checkpoint is evaluated on test. Per run it records:
 
 * test Recall@20, NDCG@20, Recall@10, NDCG@10 (full ranking, best-validation checkpoint);
 * epochs run and the best epoch (the epoch whose checkpoint was kept; RecBole's 0-based epoch index, as in its log);
