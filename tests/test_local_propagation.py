@@ -98,10 +98,11 @@ def test_moving_rows_that_reach_most_of_the_graph_score_as_usual(sparse_lightgcn
 
 
 def test_build_refuses_a_ball_over_the_edge_budget_before_building_it():
-    """The budget is checked on the ball's entry count, which is the built propagation's ``edges`` exactly."""
+    """The budget is checked on the ball's entry count, which is what the built propagation holds exactly."""
     users, items = random_interactions(n_users=300, n_items=200, n=400, seed=1)
     adjacency = normalized_adjacency(users, items, 300, 200)
     moving = torch.tensor([4, 310, 77])
-    edges = MovingRowsPropagation.build(adjacency, moving, 2).edges
+    built = MovingRowsPropagation.build(adjacency, moving, 2)
+    edges = built.to_ball.values().numel() + sum(block.values().numel() for block, _ in built.inward)
     assert MovingRowsPropagation.build(adjacency, moving, 2, max_edges=edges) is not None
     assert MovingRowsPropagation.build(adjacency, moving, 2, max_edges=edges - 1) is None

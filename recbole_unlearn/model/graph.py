@@ -147,7 +147,6 @@ class MovingRowsPropagation:
         self.to_ball = torch.sparse_coo_tensor(
             torch.stack([cols, rows]), values, (adjacency.size(0), len(ball.nodes))
         ).coalesce().to_sparse_csr()
-        self.edges = int(values.numel()) + sum(int(block._nnz()) for block in ball.blocks)
 
     @classmethod
     def build(cls, adjacency, moving, n_layers, max_edges=math.inf):
