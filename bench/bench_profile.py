@@ -68,10 +68,9 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     base = {"show_progress": False, "state": "ERROR", "checkpoint_dir": str(CACHE / "tmp"), "epochs": args.epochs}
     request = {"forget_type": args.request, "forget_ratio": args.ratio or REQUESTS[args.request], "forget_seed": 2020}
-    config, loaders, original = load_with_original(args.dataset, base, args.data_path, args.synthetic_batches,
-                                                   args.model, request)
-    train = loaders[0]._dataset
-    split = split_datasets(request_from_config(config, train), train, loaders[1]._dataset, loaders[2]._dataset)
+    config, (train, valid, test), original = load_with_original(args.dataset, base, args.data_path,
+                                                                args.synthetic_batches, args.model, request)
+    split = split_datasets(request_from_config(config, train), train, valid, test)
     method = get_method(config["unlearn_method"])
     method(original, split, config)  # warm-up: first-call costs are not the request's
     torch.manual_seed(config["seed"])

@@ -11,7 +11,8 @@ say what else ran with ``--note``):
   hours), drawn at random; each timed alone (``method(original, split, config)``, after one untimed warm-up request
   per dataset), with the process's peak resident memory during the request (``VmHWM``, reset through
   ``/proc/self/clear_refs``): above what was resident before it (the request's own memory), and in all (RecBole's
-  dataset, its dataloaders and the original stay resident);
+  dataset and the original stay resident; a request needs no dataloaders, so they are built only to train an
+  original that is not cached, and for gold after the requests);
 - gold: one epoch of training on the retain set (beyond ``--gold-batches-up-to`` interactions, the first
   ``--gold-batches`` batches timed and scaled to the epoch's, said in the table), and gold to early stopping
   (``unlearn_method=retrain``, measured up to ``--gold-to-stop-up-to`` interactions; beyond, the measured epoch time
@@ -47,8 +48,7 @@ from bench_unlearning import CACHE, RESULTS, cached_model, original_key, trained
 
 from recbole_unlearn.atomic import atomic_write  # noqa: E402
 from recbole_unlearn.config import config_with, with_request_defaults  # noqa: E402
-from recbole_unlearn.data import create_dataset, data_preparation  # noqa: E402
-from recbole_unlearn.data.preparation import dataloaders  # noqa: E402
+from recbole_unlearn.data import built_datasets, create_dataset, dataloaders  # noqa: E402
 from recbole_unlearn.data.request import sample_request  # noqa: E402
 from recbole_unlearn.data.split import split_datasets  # noqa: E402
 from recbole_unlearn.quick_start import load_config  # noqa: E402
@@ -152,23 +152,24 @@ def gold_epoch_seconds(config, split, max_batches=None):
 
 
 def load_with_original(name, base, data_path, synthetic_batches, model_name="LightGCN", extra=None, memory=None):
-    """``(config, loaders, original)`` for a real dataset (under ``data_path``) or a synthetic one: the original is
-    read from ``bench/cache`` or trained (real: to early stopping; synthetic: ``synthetic_batches`` batches). A dict
-    ``memory`` gets the resident GiB after RecBole's dataset is built (``dataset_gib``) and after its dataloaders."""
+    """``(config, [train, valid, test] datasets, original)`` for a real dataset (under ``data_path``) or a synthetic
+    one: the original is read from ``bench/cache`` or trained (real: to early stopping; synthetic:
+    ``synthetic_batches`` batches), RecBole's dataloaders built for that training only, as a request needs none. A
+    dict ``memory`` gets the resident GiB after RecBole's dataset is built (``dataset_gib``) and whether the original
+    was trained in this process (``original_trained``: its dataloaders' memory may stay resident)."""
     synthetic = name.startswith("synthetic")
     if synthetic:
         synthetic_dataset(float(name.split("-", 1)[1]))  # written once
     cfg = {**base, **(extra or {}), "data_path": str(SYNTHETIC if synthetic else data_path)}
     config = load_config(model_name, name, config_dict=cfg, argv=[])
-    dataset = create_dataset(config)
+    datasets = built_datasets(config, create_dataset(config))
     if memory is not None:
-        memory["dataset_gib"] = rss_gib("VmRSS")
-    loaders = data_preparation(config, dataset)
-    if memory is not None:
-        memory["dataloaders_gib"] = rss_gib("VmRSS")
-    train = loaders[0]._dataset
+        memory.update(dataset_gib=rss_gib("VmRSS"), original_trained=False)
 
     def fit(model):
+        if memory is not None:
+            memory["original_trained"] = True
+        loaders = dataloaders(config, datasets)
         if synthetic:
             train_batches(config, model, loaders[0], synthetic_batches)
             return model
@@ -176,20 +177,21 @@ def load_with_original(name, base, data_path, synthetic_batches, model_name="Lig
 
     # the same key as bench_unlearning.py's originals of the real datasets, so those are reused
     key = original_key(model_name, name, base if not synthetic else {**base, "batches": synthetic_batches}, config)
-    original, _ = cached_model(CACHE / f"original-{key}.pth", config, train,
-                               lambda: build_model(config, train), fit)
-    return config, loaders, original
+    original, _ = cached_model(CACHE / f"original-{key}.pth", config, datasets[0],
+                               lambda: build_model(config, datasets[0]), fit)
+    return config, datasets, original
 
 
 def measure_dataset(name, args, base, progress):
-    """Rows of the results for one dataset."""
+    """Rows of the results for one dataset: every request first (nothing of gold resident yet), then gold's epoch
+    and, up to ``--gold-to-stop-up-to``, gold to early stopping, on the first request's retain set."""
     memory = {"before_load_gib": rss_gib("VmRSS")}
-    config, loaders, original = load_with_original(name, base, args.data_path, args.synthetic_batches, memory=memory)
-    train, valid, test = (loader._dataset for loader in loaders)
+    config, (train, valid, test), original = load_with_original(name, base, args.data_path, args.synthetic_batches,
+                                                                memory=memory)
     memory.update(loaded_gib=rss_gib("VmRSS"), interactions_gib=interactions_gib([train, valid, test]),
                   model_gib=model_gib(original))
     n_train = len(train.inter_feat)
-    rows, gold_stop = [], None
+    rows, splits = [], []
     for label, kind, size in REQUESTS:
         if isinstance(size, float) and n_train > args.shares_up_to:
             progress.update(1)
@@ -208,27 +210,25 @@ def measure_dataset(name, args, base, progress):
         _, outcome = method(original, split, request_config)
         seconds = time.perf_counter() - start
         peak = rss_gib("VmHWM")
-        if gold_stop is None and kind == "interaction" and n_train <= args.gold_to_stop_up_to:
-            gold_config = config_with(config, epochs=300)
-            start = time.perf_counter()
-            retrain(original, split, gold_config)
-            gold_stop = {"seconds": time.perf_counter() - start, "measured": True}
-        if not rows:
-            epoch_s, scaled = gold_epoch_seconds(config, split, None if n_train <= args.gold_batches_up_to
-                                                 else args.gold_batches)
         last = outcome.log[-1] if outcome and outcome.log else {}
         rows.append({
             "dataset": name, "interactions": n_train, "users": train.user_num - 1, "items": train.item_num - 1,
             "request": label, "type": kind, "method": request_config["unlearn_method"],
             "removed": split.removed()["train"], "seconds": seconds, "peak_rss_gib": peak,
-            "request_gib": peak - resident,
-            "gold_epoch_s": epoch_s, "gold_epoch_scaled": scaled,
-            "forget_vs_valid_auc": last.get("forget_vs_valid_auc"), "memory": memory,
+            "request_gib": peak - resident, "forget_vs_valid_auc": last.get("forget_vs_valid_auc"), "memory": memory,
         })
+        splits.append(split)
         progress.set_postfix_str(f"{name}: {label} {seconds:.1f}s")
         progress.update(1)
+    gold_stop = None
+    if rows[0]["type"] == "interaction" and n_train <= args.gold_to_stop_up_to:
+        start = time.perf_counter()
+        retrain(original, splits[0], config_with(config, epochs=300))
+        gold_stop = {"seconds": time.perf_counter() - start, "measured": True}
+    epoch_s, scaled = gold_epoch_seconds(config, splits[0], None if n_train <= args.gold_batches_up_to
+                                         else args.gold_batches)
     for row in rows:
-        row["gold_stop"] = gold_stop
+        row.update(gold_stop=gold_stop, gold_epoch_s=epoch_s, gold_epoch_scaled=scaled)
     return rows
 
 
@@ -264,19 +264,19 @@ def table(rows) -> str:
 
 
 def memory_table(rows) -> str:
-    """Resident memory before the requests, per dataset: what loading (RecBole's dataset, its splits and dataloaders,
-    the original) and the warm-up request left resident, with the interaction tensors' and the model's own bytes."""
+    """Resident memory before the requests, per dataset: what loading (RecBole's dataset and its splits, the original)
+    and the warm-up request left resident, with the interaction tensors' and the model's own bytes."""
     seen, lines = set(), []
     for r in rows:
         m = r.get("memory")
         if not m or r["dataset"] in seen:
             continue
         seen.add(r["dataset"])
+        trained = " (trained here)" if m.get("original_trained") else ""
         lines.append([r["dataset"], f"{m['before_load_gib']:.2f}", f"{m['dataset_gib']:.2f}",
-                      f"{m['dataloaders_gib']:.2f}", f"{m['loaded_gib']:.2f}",
+                      f"{m['loaded_gib']:.2f}{trained}",
                       f"{m['interactions_gib']:.2f}", f"{m['model_gib']:.2f}", f"{m['after_warm_up_gib']:.2f}"])
-    header = ["dataset", "resident before loading", "after RecBole's dataset", "after its dataloaders",
-              "after the original", "of which interaction tensors",
+    header = ["dataset", "resident before loading", "after RecBole's dataset and its splits", "after the original", "of which interaction tensors",
               "of which the model", "after the warm-up request"]
     return tabulate(lines, headers=header, tablefmt="github", disable_numparse=True)
 
@@ -312,7 +312,8 @@ def main(argv=None):
     notes = ("\n\n`*` one gold epoch scaled from its first batches. `†` gold to early stopping not run: the epoch time "
              "times the epochs gold took where it was measured. x one epoch / x gold: gold's seconds over the "
              "request's. Request GiB: the process's peak resident memory during the request above what was resident "
-             "before it; process GiB: that peak itself, RecBole's dataset, dataloaders and the original included.\n")
+             "before it; process GiB: that peak itself, RecBole's dataset and the original included (RecBole's "
+             "dataloaders are built only to train an original that is not cached, and for gold after the requests).\n")
     memory = f"\nResident memory (GiB) before the timed requests:\n\n{memory_table(rows)}\n"
     atomic_write(args.out + ".md", lambda f: f.write(f"## Unlearning cost against the data's size\n\n{head}\n\n"
                                                      f"{table(rows)}{notes}{memory}"))

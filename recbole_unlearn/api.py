@@ -17,7 +17,7 @@ from recbole_unlearn.audit.report import write_report
 from recbole_unlearn.checkpoint import load_checkpoint
 from recbole_unlearn.config import config_with, with_request_defaults
 from recbole_unlearn.config_keys import check_keys
-from recbole_unlearn.data import create_dataset, data_preparation
+from recbole_unlearn.data import built_datasets, create_dataset
 from recbole_unlearn.data.readers import Table, read_table
 from recbole_unlearn.data.request import (
     ForgetRequest,
@@ -28,7 +28,7 @@ from recbole_unlearn.data.request import (
 )
 from recbole_unlearn.data.split import split_datasets
 from recbole_unlearn.errors import InputError
-from recbole_unlearn.loading import load_data_and_model
+from recbole_unlearn.loading import load_datasets_and_model
 from recbole_unlearn.model.serving import revoked_items
 from recbole_unlearn.quick_start import unlearn_and_audit
 from recbole_unlearn.unlearn.lineage import request_record, save_unlearned
@@ -61,12 +61,11 @@ def unlearn(model_or_checkpoint, request, config_dict=None, config=None, save_to
     if isinstance(model_or_checkpoint, (str, os.PathLike)):
         parent = str(model_or_checkpoint)
         state = load_checkpoint(parent)
-        config, model, _, *loaders = load_data_and_model(parent, **config_dict)
+        config, model, _, base = load_datasets_and_model(parent, **config_dict)
     elif config is None:
         raise InputError("unlearn: a model object needs the config it was built with (config=...)")
     else:
-        model, loaders = model_or_checkpoint, data_preparation(config, create_dataset(config))
-    base = [loader._dataset for loader in loaders]
+        model, base = model_or_checkpoint, built_datasets(config, create_dataset(config))
     given = request if request is None or isinstance(request, ForgetRequest) else _table(request)
     kind = config_dict.get("forget_type") or _request_type(given, base[0])
     config = with_request_defaults(config_with(config, **config_dict), kind, given=config_dict)

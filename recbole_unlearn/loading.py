@@ -8,7 +8,7 @@ is rebound to that retain set, and the serving filter of every item its lineage 
 """
 
 from recbole_unlearn.checkpoint import check_compatible, load_checkpoint, restore_model
-from recbole_unlearn.data import create_dataset, data_preparation, dataloaders
+from recbole_unlearn.data import built_datasets, create_dataset, dataloaders
 from recbole_unlearn.model.serving import serve
 from recbole_unlearn.quick_start import load_config
 from recbole_unlearn.registry import build_model
@@ -33,6 +33,25 @@ def replayed_config(meta) -> dict:
     }
 
 
+def load_datasets_and_model(checkpoint, model=None, **overrides):
+    """``(config, model, dataset, [train, valid, test])``: :func:`load_data_and_model` with the retain set's datasets
+    in place of dataloaders, for work that reads the data only (unlearning, recommending, verifying)."""
+    state = load_checkpoint(checkpoint)
+    meta = state["meta"]
+    config_dict = {**replayed_config(meta), **overrides}
+    config = load_config(model or meta["model"], meta["dataset"], config_dict=config_dict, argv=[])
+    dataset = create_dataset(config)
+    full = built_datasets(config, dataset)
+    check_compatible(state, checkpoint, config["model"], full[0])
+    lineage = state.get("lineage", [])
+    retain = replay(lineage, *full)
+    net = restore_model(build_model(config, full[0]), state)
+    if lineage:
+        net = rebind_model(net, config, retain[0])
+    serve(net, revoked_items(lineage, full[0])).eval()
+    return config, net, dataset, list(retain)
+
+
 def load_data_and_model(checkpoint, model=None, **overrides):
     """``(config, model, dataset, train_data, valid_data, test_data)`` of ``checkpoint``, as RecBole's function of the
     same name returns them, ready to serve.
@@ -47,19 +66,5 @@ def load_data_and_model(checkpoint, model=None, **overrides):
         with the serving filter installed; ``dataset``: the dataset as loaded from the files; ``train_data``,
         ``valid_data``, ``test_data``: dataloaders of the retain set (evaluation masks retained history).
     """
-    state = load_checkpoint(checkpoint)
-    meta = state["meta"]
-    config_dict = {**replayed_config(meta), **overrides}
-    config = load_config(model or meta["model"], meta["dataset"], config_dict=config_dict, argv=[])
-    dataset = create_dataset(config)
-    loaders = data_preparation(config, dataset)
-    full = [loader._dataset for loader in loaders]
-    check_compatible(state, checkpoint, config["model"], full[0])
-    lineage = state.get("lineage", [])
-    retain = replay(lineage, *full)
-    net = restore_model(build_model(config, full[0]), state)
-    if lineage:
-        net = rebind_model(net, config, retain[0])
-    serve(net, revoked_items(lineage, full[0])).eval()
-    train_data, valid_data, test_data = dataloaders(config, list(retain)) if lineage else loaders
-    return config, net, dataset, train_data, valid_data, test_data
+    config, net, dataset, retain = load_datasets_and_model(checkpoint, model, **overrides)
+    return (config, net, dataset, *dataloaders(config, retain))

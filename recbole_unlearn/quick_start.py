@@ -22,7 +22,7 @@ from recbole_unlearn.audit.audit import Audit, add_gold_overlaps
 from recbole_unlearn.audit.report import build_report, comparison_table, summary_line, write_report
 from recbole_unlearn.checkpoint import check_compatible, load_checkpoint, restore_model
 from recbole_unlearn.config import Config, config_with
-from recbole_unlearn.data import create_dataset, data_preparation
+from recbole_unlearn.data import built_datasets, create_dataset, dataloaders
 from recbole_unlearn.distributed import is_main_process
 from recbole_unlearn.model.serving import revoked_items as served_items
 from recbole_unlearn.model.serving import serve
@@ -52,10 +52,16 @@ def prepared(config):
     return config
 
 
+def load_datasets(model=None, dataset=None, config_file_list=None, config_dict=None, argv=None):
+    """Config and train / valid / test datasets (:func:`~recbole_unlearn.data.preparation.built_datasets`)."""
+    config = load_config(model, dataset, config_file_list, config_dict, argv)
+    return config, built_datasets(config, create_dataset(config))
+
+
 def load_data(model=None, dataset=None, config_file_list=None, config_dict=None, argv=None):
     """Config and train / valid / test dataloaders."""
-    config = load_config(model, dataset, config_file_list, config_dict, argv)
-    return config, data_preparation(config, create_dataset(config))
+    config, datasets = load_datasets(model, dataset, config_file_list, config_dict, argv)
+    return config, dataloaders(config, datasets)
 
 
 def load_run(model=None, dataset=None, config_file_list=None, config_dict=None, argv=None):
@@ -77,10 +83,10 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, argv=
 
 def run_config(config, saved=True):
     """:func:`run` for a :func:`prepared` config."""
-    loaders = data_preparation(config, create_dataset(config))
+    datasets = built_datasets(config, create_dataset(config))
     if config["forget_type"]:
-        return run_unlearning(config, loaders)
-    return train_and_evaluate(config, loaders, saved)
+        return run_unlearning(config, datasets)
+    return train_and_evaluate(config, dataloaders(config, datasets), saved)
 
 
 def train_and_evaluate(config, loaders, saved=True):
@@ -106,7 +112,7 @@ def train_and_evaluate(config, loaders, saved=True):
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-def run_unlearning(config, loaders):
+def run_unlearning(config, datasets):
     """Requests -> (train or load) original -> for each request in order: unlearn with each configured method ->
     audit -> checkpoint, manifest and report.
 
@@ -120,7 +126,6 @@ def run_unlearning(config, loaders):
     settings = UnlearnSettings.from_config(config)
     methods = method_names(config)
     LearnedAttacker.from_config(config)  # its keys checked before any training
-    datasets = [loader._dataset for loader in loaders]
     model = build_model(config, datasets[0])
     check_unlearnable(model)
     state, lineage = None, []
@@ -137,7 +142,7 @@ def run_unlearning(config, loaders):
     if state is not None:
         model, original_time, parent = restored_original(config, model, state, lineage, base[0])
     else:
-        model, original_time, parent = trained_original(config, model, loaders)
+        model, original_time, parent = trained_original(config, model, dataloaders(config, datasets))
 
     steps, last = [], {"config": config, "model": model, "report": None, "report_file": None, "checkpoint": None}
     for planned in plan:

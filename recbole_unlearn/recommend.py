@@ -4,7 +4,7 @@
                                             [--output recs.csv|recs.json] [--key=value ...]
     python run_recbole_unlearn.py revoked CHECKPOINT [--output revoked.csv]
 
-Recommendations come from :func:`~recbole_unlearn.loading.load_data_and_model`: the checkpoint's lineage replayed,
+Recommendations come from :func:`~recbole_unlearn.loading.load_datasets_and_model`: the checkpoint's lineage replayed,
 the model rebound to its retain set, each user's retained history masked, and the serving filter on, so no revoked
 item is ever returned. Users are scored in batches, with a progress bar.
 """
@@ -23,7 +23,7 @@ from recbole_unlearn.data.pairs import concat_pairs
 from recbole_unlearn.data.readers import read_table
 from recbole_unlearn.data.request import token_ids
 from recbole_unlearn.errors import InputError
-from recbole_unlearn.loading import load_data_and_model
+from recbole_unlearn.loading import load_datasets_and_model
 from recbole_unlearn.scoring import top_k
 
 USERS_PER_BATCH = 1024
@@ -42,18 +42,18 @@ def recommend(checkpoint, users=None, users_file=None, k=20, show_progress=True,
         checkpoint: a checkpoint of this package.
         users / users_file: the user tokens, or a CSV holding them (column ``USER_ID_FIELD``, ``user_id`` by default).
         k: recommendations per user.
-        overrides: config keys for loading (:func:`~recbole_unlearn.loading.load_data_and_model`).
+        overrides: config keys for loading (:func:`~recbole_unlearn.loading.load_datasets_and_model`).
     """
     if (users is None) == (users_file is None):
         raise InputError("recommend: give the users with --users U [U ...] or --users_file F.csv (one of them)")
     if int(k) < 1:
         raise InputError(f"recommend: --k must be a positive number of items, got {k}")
-    config, model, dataset, train_data, valid_data, _ = load_data_and_model(checkpoint, **overrides)
+    config, model, dataset, (train, valid, _) = load_datasets_and_model(checkpoint, **overrides)
     tokens = [str(t) for t in users] if users is not None else read_users(users_file, dataset.uid_field)
     source = "recommend" if users is not None else f"users_file {users_file}"
     ids = token_ids(dataset, dataset.uid_field, tokens, source)
     k = min(int(k), dataset.item_num - 1)
-    history = concat_pairs(train_data._dataset, valid_data._dataset)
+    history = concat_pairs(train, valid)
     user_tokens, item_tokens = dataset.field2id_token[dataset.uid_field], dataset.field2id_token[dataset.iid_field]
     rows = []
     batches = range(0, len(ids), USERS_PER_BATCH)

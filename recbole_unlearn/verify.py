@@ -27,7 +27,7 @@ from recbole_unlearn.data.split import split_datasets
 from recbole_unlearn.errors import InputError
 from recbole_unlearn.loading import replayed_config
 from recbole_unlearn.model.serving import serve
-from recbole_unlearn.quick_start import load_data
+from recbole_unlearn.quick_start import load_datasets
 from recbole_unlearn.registry import build_model
 from recbole_unlearn.unlearn.lineage import (
     manifest_path,
@@ -86,14 +86,13 @@ def verify_checkpoint(checkpoint, model=None, dataset=None, config_file_list=Non
     # the keys the checkpoint was written with, unless given again (in a file, the dict or the command line)
     in_files = yaml_keys([path for path in config_file_list or [] if Path(path).is_file()])
     replayed = {k: v for k, v in replayed_config(state["meta"]).items() if k not in in_files}
-    config, loaders = load_data(
+    config, datasets = load_datasets(
         model or manifest["model"],
         dataset or manifest["dataset"],
         config_file_list,
         {**replayed, **(config_dict or {})},
         argv if argv is not None else [],
     )
-    datasets = [loader._dataset for loader in loaders]
     check_compatible(state, checkpoint, config["model"], datasets[0])
     requests = [request_from_record(record, datasets[0]) for record in lineage]
     split = None

@@ -10,7 +10,7 @@ import torch
 
 from recbole_unlearn.data.pairs import pairs
 from recbole_unlearn.errors import InputError
-from recbole_unlearn.quick_start import load_data, run
+from recbole_unlearn.quick_start import load_datasets, run
 from recbole_unlearn.unlearn.lineage import manifest_path, read_manifest
 from recbole_unlearn.verify import verify_checkpoint
 
@@ -31,8 +31,7 @@ def write_csv(path, header, rows):
 
 def train_pair_tokens(config_dict, count, offset=0):
     """``count`` (user, item) token pairs of the training split, from row ``offset`` on."""
-    _, loaders = load_data("LightGCN", "tiny", config_dict={**config_dict, "state": "ERROR"}, argv=[])
-    ds = loaders[0]._dataset
+    _, (ds, _, _) = load_datasets("LightGCN", "tiny", config_dict={**config_dict, "state": "ERROR"}, argv=[])
     users, items = pairs(ds)
     utok, itok = ds.field2id_token[ds.uid_field], ds.field2id_token[ds.iid_field]
     return [(str(utok[u]), str(itok[i])) for u, i in zip(users[offset : offset + count], items[offset : offset + count])]
@@ -89,8 +88,8 @@ def test_repeated_request_changes_nothing_and_later_methods_use_the_cumulative_r
     forgotten_users = first["report"]["request"]["users"]
     assert forgotten_users == 2
     gold_graph = later["model"].norm_adj  # finetune is the primary: its graph is the cumulative retain graph
-    _, loaders = load_data("LightGCN", "tiny", config_dict={**cfg, "state": "ERROR"}, argv=[])
-    token_to_id = loaders[0]._dataset.field2token_id["user_id"]
+    _, (train, _, _) = load_datasets("LightGCN", "tiny", config_dict={**cfg, "state": "ERROR"}, argv=[])
+    token_to_id = train.field2token_id["user_id"]
     rows = torch.tensor([token_to_id["u3"], token_to_id["u7"]])
     assert gold_graph.to_dense()[rows].abs().sum() == 0
 

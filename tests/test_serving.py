@@ -16,7 +16,7 @@ from recbole_unlearn.audit.audit import Audit
 from recbole_unlearn.cli import main
 from recbole_unlearn.data.split import split_datasets
 from recbole_unlearn.model.serving import revoked_items, serve
-from recbole_unlearn.quick_start import load_data, run
+from recbole_unlearn.quick_start import load_datasets, run
 from recbole_unlearn.recommend import recommend, revoked
 from recbole_unlearn.scoring import pair_interaction
 from recbole_unlearn.unlearn.lineage import (
@@ -90,13 +90,12 @@ def test_recommend_equals_the_audits_top20(item_runs, tmp_path, capsys):
     checkpoint, result = item_runs["LightGCN"]
     _, _, dataset, *_ = recbole_unlearn.load_data_and_model(checkpoint)
     lineage = torch.load(checkpoint, weights_only=True)["lineage"]
-    _, loaders = load_data(
+    _, full = load_datasets(
         "LightGCN",
         "tiny",
         config_dict={"data_path": str(Path(result["config"]["data_path"]).parent), "state": "ERROR"},
         argv=[],
     )
-    full = [loader._dataset for loader in loaders]
     split = split_datasets(request_from_record(lineage[-1], full[0]), *replay(lineage[:-1], *full))
     audit = Audit(split)
     expected = audit.top20(result["model"]).numpy()
@@ -127,6 +126,23 @@ def test_recommend_as_json_and_revoked_on_standard_output(item_runs, tmp_path, c
     assert main(["revoked", checkpoint]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "item_id" and set(lines[1:]) == set(revoked(checkpoint)) and len(lines) == 7
+
+
+def test_unlearn_recommend_and_verify_build_no_dataloader(item_runs, monkeypatch):
+    """They read the data only: RecBole's samplers and full-sort loaders (gigabytes for a million users) are never
+    built (gold, which trains, is the exception)."""
+    import recbole_unlearn.data.preparation as preparation
+
+    def refused(*args, **kwargs):
+        raise AssertionError("a RecBole dataloader was built")
+
+    monkeypatch.setattr(preparation, "create_samplers", refused)
+    checkpoint, _ = item_runs["LightGCN"]
+    assert len(recommend(checkpoint, users=["u1"], k=3)) == 3
+    assert len(verify_checkpoint(checkpoint)["requests"]) == 1
+    _, report = recbole_unlearn.unlearn(checkpoint, pd.DataFrame({"user_id": ["u2"]}),
+                                        config_dict={"unlearn_gold": False})
+    assert report["request"]["users"] == 1
 
 
 def test_recommend_refuses_an_unknown_user_in_one_line(item_runs, tmp_path, capsys):

@@ -21,11 +21,18 @@ def create_dataset(config):
     return dataset
 
 
-def data_preparation(config, dataset):
-    """Split ``dataset`` as ``eval_args`` (or the dataset itself) says and wrap the parts in RecBole dataloaders."""
+def built_datasets(config, dataset) -> list:
+    """``[train, valid, test]``: ``dataset`` split as ``eval_args`` (or the dataset itself) says, without RecBole's
+    dataloaders, for work that reads the data only (unlearning a checkpoint, serving, verifying): their samplers and
+    full-sort loaders keep per-user structures, 4.7 GiB for 1.2 million users."""
     if config["MODEL_TYPE"] == ModelType.KNOWLEDGE:
         raise InputError(f"model {config['model']}: knowledge-aware models are not supported, only general ones")
-    train, valid, test = dataloaders(config, dataset.build())
+    return dataset.build()
+
+
+def data_preparation(config, dataset):
+    """:func:`built_datasets` wrapped in RecBole dataloaders."""
+    train, valid, test = dataloaders(config, built_datasets(config, dataset))
     getLogger().info(
         set_color("[Training]: ", "pink")
         + f"train_batch_size = [{config['train_batch_size']}] "
