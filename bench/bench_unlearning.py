@@ -56,7 +56,7 @@ PLAIN = {
     "unlearn_neg_sampling": "uniform", "unlearn_hinge_target": "user_mean", "unlearn_anchor_weight": 0.0,
     "forget_weight": 1.0, "retain_weight": 1.0,
     "unlearn_lr_touched": 2e-2, "unlearn_lr_rest": 1e-4, "unlearn_lr_unit": "absolute", "unlearn_revoked_steps": 0, "unlearn_stop_share": 0.0,
-    "unlearn_branch_scale": None,
+    "unlearn_branch_scale": None, "unlearn_batch_size": 1024, "unlearn_steps_per_pass": 0,
 }
 # the hinge to rank-matched targets (recbole_unlearn/unlearn/targets.py), weight 3, a budget of 10 passes
 RANK_MATCHED = {
@@ -131,7 +131,8 @@ def original_key(model_name, dataset, base, config) -> str:
     an edited default never reuses a checkpoint trained under the old one."""
     training = {key: value for key, value in config.final_config_dict.items()
                 if key not in UNTRAINED_KEYS and not key.startswith(REQUEST_PREFIXES)}
-    return key_of(model_name, dataset, base, training)
+    settings = {key: value for key, value in base.items() if key not in UNTRAINED_KEYS}  # not where the clone lies
+    return key_of(model_name, dataset, settings, training)
 
 
 def cached_model(path: Path, config, dataset, build, train):

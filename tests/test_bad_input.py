@@ -121,7 +121,7 @@ CASES = {
     "branch scale on a model without branches": (None, [*USER_REQUEST, "--unlearn_branch_scale={{'modality': 0.1}}"],
                                                  "model LightGCN has no branch modality (its branches: none)"),
     "negative unlearn_refresh_every": (None, [*USER_REQUEST, "--unlearn_refresh_every=-1"],
-                                       "unlearn_refresh_every must be 0 (never) or a positive integer, got -1"),
+                                       "unlearn_refresh_every must be 0 (off) or a positive integer, got -1"),
     "forget_ratio out of range": (None, ["--forget_type=user", "--forget_ratio=1.5"], "must be strictly between 0 and 1"),
     "modality the dataset lacks": (None, ["--forget_type=modality", "--forget_modality=image", "--forget_ratio=0.1"],
                                    "forget_modality 'image': dataset tiny has no modality features"),

@@ -39,10 +39,17 @@ def test_touched_rate_is_absolute_or_a_share_of_the_table_s_rms(config):
     assert relative.touched_rate(table) == pytest.approx(0.02)
 
 
+def test_a_pass_takes_at_most_steps_per_pass_steps_of_at_least_the_batch_size():
+    capped = UnlearnSettings(batch_size=1024, steps_per_pass=3)
+    assert [capped.step_pairs(n) for n in (500, 2200, 3072, 4040, 5984)] == [1024, 1024, 1024, 1347, 1995]
+    assert UnlearnSettings(batch_size=1024).step_pairs(5984) == 1024  # no cap: the steps grow with the request
+
+
 @pytest.mark.parametrize("key, value, message", [
     ("unlearn_gold_seeds", 0, "unlearn_gold_seeds must be a positive integer, got 0"),
     ("unlearn_epochs", 2.5, "unlearn_epochs must be a positive integer, got 2.5"),
     ("unlearn_batch_size", True, "unlearn_batch_size must be a positive integer, got True"),
+    ("unlearn_steps_per_pass", -1, "unlearn_steps_per_pass must be 0 (off) or a positive integer, got -1"),
     ("forget_weight", "heavy", "forget_weight must be a number, got 'heavy'"),
     ("unlearn_neg_sampling", "hard", "unlearn_neg_sampling 'hard' is not one of uniform, popularity"),
     ("unlearn_lr_unit", "relative", "unlearn_lr_unit 'relative' is not one of absolute, table_rms"),

@@ -27,6 +27,7 @@ class UnlearnSettings:
     anchor_weight: float = 0.0  # unlearn_anchor_weight
     epochs: int = 8  # unlearn_epochs: passes over the forget set at most
     batch_size: int = 1024  # unlearn_batch_size
+    steps_per_pass: int = 0  # unlearn_steps_per_pass: at most this many (0: no cap)
     lr_touched: float = 0.02  # unlearn_lr_touched
     lr_rest: float = 1e-4  # unlearn_lr_rest
     lr_unit: str = "absolute"  # unlearn_lr_unit
@@ -52,6 +53,7 @@ class UnlearnSettings:
             anchor_weight=_number(config, "unlearn_anchor_weight"),
             epochs=_count(config, "unlearn_epochs", minimum=1),
             batch_size=_count(config, "unlearn_batch_size", minimum=1),
+            steps_per_pass=_count(config, "unlearn_steps_per_pass", minimum=0),
             lr_touched=_number(config, "unlearn_lr_touched"),
             lr_rest=_number(config, "unlearn_lr_rest"),
             lr_unit=_one_of(config, "unlearn_lr_unit", LR_UNITS),
@@ -65,6 +67,15 @@ class UnlearnSettings:
             gold=bool(config["unlearn_gold"]),
             gold_seeds=_count(config, "unlearn_gold_seeds", minimum=1),
         )
+
+    def step_pairs(self, n_forget) -> int:
+        """Forgotten pairs per step for a forget set of ``n_forget`` pairs: ``batch_size``, or more where a pass would
+        otherwise take over ``steps_per_pass`` steps, :math:`\max(b, \lceil n / k \rceil)`. A step costs a
+        propagation of the graph whatever its batch, so capping the steps keeps a large request's pass at the cost of
+        a small one's."""
+        if not self.steps_per_pass:
+            return self.batch_size
+        return max(self.batch_size, -(-n_forget // self.steps_per_pass))
 
     def touched_rate(self, table) -> float:
         """Learning rate of an embedding table's touched rows: ``lr_touched`` (``unlearn_lr_unit: absolute``), or
@@ -99,7 +110,7 @@ def _number(config, key) -> float:
 def _count(config, key, minimum) -> int:
     value = config[key]
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        what = "a positive integer" if minimum else "0 (never) or a positive integer"
+        what = "a positive integer" if minimum else "0 (off) or a positive integer"
         raise InputError(f"{key} must be {what}, got {value!r}")
     return value
 

@@ -121,13 +121,14 @@ class UnlearningTrainer:
     def _passes(self, progress, data, optimizer, heldout, outcome):
         """Passes over the forget set, each followed by the stopping rules, until one fires (``outcome`` filled)."""
         settings, processes = self.settings, self.processes
-        steps = math.ceil(len(data.forget_u) / settings.batch_size)
+        batch_size = settings.step_pairs(len(data.forget_u))
+        steps = math.ceil(len(data.forget_u) / batch_size)
         watched = any(rule != "budget" for rule in settings.stop)
         for pass_idx in progress:
             order = processes.same_order(torch.randperm(len(data.forget_u)))
             total = 0.0
             for step in range(steps):
-                batch = order[step * settings.batch_size : (step + 1) * settings.batch_size]
+                batch = order[step * batch_size : (step + 1) * batch_size]
                 total += self._step(batch, optimizer, data)
             outcome.passes = pass_idx + 1
             # the statistics cost a scoring of the forgotten and held-out pairs: only where a rule reads them, and last
