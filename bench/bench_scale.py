@@ -276,8 +276,8 @@ def memory_table(rows) -> str:
         lines.append([r["dataset"], f"{m['before_load_gib']:.2f}", f"{m['dataset_gib']:.2f}",
                       f"{m['loaded_gib']:.2f}{trained}",
                       f"{m['interactions_gib']:.2f}", f"{m['model_gib']:.2f}", f"{m['after_warm_up_gib']:.2f}"])
-    header = ["dataset", "resident before loading", "after RecBole's dataset and its splits", "after the original", "of which interaction tensors",
-              "of which the model", "after the warm-up request"]
+    header = ["dataset", "resident before loading", "after RecBole's dataset and its splits", "after the original",
+              "of which interaction tensors", "of which the model", "after the warm-up request"]
     return tabulate(lines, headers=header, tablefmt="github", disable_numparse=True)
 
 
