@@ -48,14 +48,13 @@ def scores_and_gradients(model, users, items):
 
 
 @pytest.mark.parametrize("n_layers", [1, 2, 3])
-def test_moving_rows_change_equals_dense_propagation(n_layers):
+def test_moving_rows_change_equals_dense_propagation_values_and_gradients(n_layers):
     users, items = random_interactions(n_users=300, n_items=200, n=600, seed=n_layers)
     adjacency = normalized_adjacency(users, items, 300, 200)
     dense = dense_reference(users, items, 300, 200)
     moving = torch.tensor([4, 310, 77, 450])
-    delta = torch.randn(len(moving), 8)
-    full_delta = torch.zeros(500, 8)
-    full_delta[moving] = delta
+    delta = torch.randn(len(moving), 8, requires_grad=True)
+    full_delta = torch.zeros(500, 8).index_put((moving,), delta)
     layers, h = [full_delta], full_delta
     for _ in range(n_layers):
         h = dense @ h
@@ -64,6 +63,10 @@ def test_moving_rows_change_equals_dense_propagation(n_layers):
     seeds = torch.tensor([310, 4, 9, 499, 260, 4])  # moving and still nodes, a repeat
     got = MovingRowsPropagation.build(adjacency, moving, n_layers).change(seeds, delta)
     assert torch.allclose(got, expected[seeds], atol=1e-6)
+    weights = torch.randn(len(seeds), 8)
+    local_grad, = torch.autograd.grad((got * weights).sum(), delta)
+    dense_grad, = torch.autograd.grad((expected[seeds] * weights).sum(), delta)
+    assert torch.allclose(local_grad, dense_grad, atol=1e-5)
 
 
 def test_predict_inside_moving_rows_equals_full_predict_after_steps(sparse_lightgcn, monkeypatch):

@@ -85,6 +85,39 @@ def csr_rows(matrix, rows):
     return torch.repeat_interleave(torch.arange(len(rows), device=crow.device), counts), col[entry], values[entry]
 
 
+def csr_row_block(matrix, rows):
+    """Rows ``rows`` of a CSR matrix, in that order (repeats allowed), as a CSR matrix of ``len(rows)`` rows."""
+    crow = matrix.crow_indices()
+    counts = crow[rows + 1] - crow[rows]
+    _, col, values = csr_rows(matrix, rows)
+    row_ptr = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
+    return torch.sparse_csr_tensor(row_ptr, col, values, (len(rows), matrix.size(1)))
+
+
+class RowsToBall(torch.autograd.Function):
+    """:math:`Y = \\hat{A}_{S,\\,B} X` for seed rows :math:`S` (``rows``, CSR, one row per entry of ``seeds``) and the
+    ball's columns :math:`B`, with the backward pass
+
+    .. math::
+        \\frac{\\partial \\ell}{\\partial X} = \\hat{A}_{B,\\,:}\\, G, \\qquad
+        G_n = \\sum_{j:\\, S_j = n} \\frac{\\partial \\ell}{\\partial Y_j},
+
+    one product over the ball's rows (``from_ball``, built once) instead of transposing the batch's rows on every
+    call, which for a batch holding popular items costs several times the product itself.
+    """
+
+    @staticmethod
+    def forward(ctx, rows, from_ball, seeds, x):
+        ctx.from_ball, ctx.seeds = from_ball, seeds
+        return rows @ x
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        spread = grad_output.new_zeros(ctx.from_ball.size(1), grad_output.size(1))
+        spread.index_add_(0, ctx.seeds, grad_output)
+        return None, None, None, ctx.from_ball @ spread
+
+
 class ReceptiveField:
     """The nodes within ``n_layers`` hops of some seed nodes, level by level, and the rows of :math:`\\hat{A}`
     between the levels.
@@ -130,8 +163,9 @@ class MovingRowsPropagation:
     :math:`B = Q_{L-1}`, and each :math:`h_k` (the rows of :math:`\\hat{A}^k\\Delta`, zero outside :math:`Q_k`) is
     padded with zeros to :math:`B` (every ball holds the one before as its first rows). The ball is built once, from
     :math:`P`'s side; a batch then costs the entries of :math:`\\hat{A}` between its own rows and :math:`B`, never its
-    own neighbours' neighbours, so a popular item in a batch does not pull in the users of its users. Exact, values
-    and gradients, as long as no row outside :math:`P` changes.
+    own neighbours' neighbours, so a popular item in a batch does not pull in the users of its users; its backward
+    pass costs the ball's entries (:class:`RowsToBall`), which :meth:`build` bounds. Exact, values and gradients, as
+    long as no row outside :math:`P` changes.
     """
 
     def __init__(self, adjacency, ball, n_layers):
@@ -142,8 +176,9 @@ class MovingRowsPropagation:
         self.ball_size = len(ball.nodes)
         self.moving_position = torch.full((adjacency.size(0),), -1, dtype=torch.long, device=ball.nodes.device)
         self.moving_position[self.moving] = torch.arange(len(self.moving), device=ball.nodes.device)
-        # A[:, B]: for every node, its entries in the ball's columns (built once; a batch reads its rows)
-        rows, cols, values = csr_rows(adjacency, ball.nodes)  # A[B, :] = A[:, B]^T (A is symmetric)
+        # A[B, :] and A[:, B] (its transpose, A being symmetric), built once: a batch reads its rows of A[:, B]
+        self.from_ball = csr_row_block(adjacency, ball.nodes)
+        rows, cols, values = csr_rows(adjacency, ball.nodes)
         self.to_ball = torch.sparse_coo_tensor(
             torch.stack([cols, rows]), values, (adjacency.size(0), len(ball.nodes))
         ).coalesce().to_sparse_csr()
@@ -164,9 +199,7 @@ class MovingRowsPropagation:
         for block, transpose in self.inward:
             h = SparseMM.apply(block, transpose, h)
             total = torch.cat([total + h[: len(total)], h[len(total) :]])
-        rows, cols, values = csr_rows(self.to_ball, seeds)
-        size = (len(seeds), self.ball_size)  # rows in order, columns sorted within a row: coalesced as it is
-        hop = torch.sparse_coo_tensor(torch.stack([rows, cols]), values, size, is_coalesced=True)
+        hop = csr_row_block(self.to_ball, seeds)
         own = self.moving_position[seeds]
         direct = torch.where((own >= 0)[:, None], delta[own.clamp(min=0)], delta.new_zeros(()))
-        return (direct + torch.sparse.mm(hop, total)) / (self.n_layers + 1)
+        return (direct + RowsToBall.apply(hop, self.from_ball, seeds, total)) / (self.n_layers + 1)
