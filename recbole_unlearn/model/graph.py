@@ -85,13 +85,16 @@ def csr_rows(matrix, rows):
     return torch.repeat_interleave(torch.arange(len(rows), device=crow.device), counts), col[entry], values[entry]
 
 
+def csr_from_triples(rows, cols, values, size):
+    """A CSR matrix of shape ``size`` from ``(row, column, value)`` triples already in row order (as
+    :func:`csr_rows` gives them)."""
+    counts = torch.bincount(rows, minlength=size[0])
+    return torch.sparse_csr_tensor(torch.cat([counts.new_zeros(1), counts.cumsum(0)]), cols, values, size)
+
+
 def csr_row_block(matrix, rows):
     """Rows ``rows`` of a CSR matrix, in that order (repeats allowed), as a CSR matrix of ``len(rows)`` rows."""
-    crow = matrix.crow_indices()
-    counts = crow[rows + 1] - crow[rows]
-    _, col, values = csr_rows(matrix, rows)
-    row_ptr = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
-    return torch.sparse_csr_tensor(row_ptr, col, values, (len(rows), matrix.size(1)))
+    return csr_from_triples(*csr_rows(matrix, rows), (len(rows), matrix.size(1)))
 
 
 class RowsToBall(torch.autograd.Function):
@@ -177,8 +180,8 @@ class MovingRowsPropagation:
         self.moving_position = torch.full((adjacency.size(0),), -1, dtype=torch.long, device=ball.nodes.device)
         self.moving_position[self.moving] = torch.arange(len(self.moving), device=ball.nodes.device)
         # A[B, :] and A[:, B] (its transpose, A being symmetric), built once: a batch reads its rows of A[:, B]
-        self.from_ball = csr_row_block(adjacency, ball.nodes)
         rows, cols, values = csr_rows(adjacency, ball.nodes)
+        self.from_ball = csr_from_triples(rows, cols, values, (len(ball.nodes), adjacency.size(0)))
         self.to_ball = torch.sparse_coo_tensor(
             torch.stack([cols, rows]), values, (adjacency.size(0), len(ball.nodes))
         ).coalesce().to_sparse_csr()
