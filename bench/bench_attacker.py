@@ -5,8 +5,8 @@ For one request draw (original and gold from ``bench/cache``, as ``bench_unlearn
 recipe is applied and, for the original, the unlearned model and gold:
 
 - the learned attacker's AUC on each feature alone and on all of them (``recbole_unlearn/audit/attacker.py``);
-- the share of forgotten pairs whose score sits within 1% of a score standard deviation of its rank-matched hinge
-  target (computed from the rebound original, as the method computes it): a pile-up at the targets shows there;
+- the share of forgotten pairs whose score sits within 1% of a score standard deviation of its hinge target
+  (``unlearn_hinge_target``, computed from the rebound original, as the method computes it): a pile-up at the targets shows there;
 - by quintile of the user's retained degree, of the item's retained popularity and of the user's forgotten share
   (forgotten / (forgotten + retained) training interactions): the AUC with which the rank alone separates members
   from non-members within the quintile, and both sides' mean rank percentile, so a recipe that matches the ranks on
@@ -60,7 +60,7 @@ from recbole_unlearn.quick_start import load_data  # noqa: E402
 from recbole_unlearn.registry import build_model  # noqa: E402
 from recbole_unlearn.scoring import auc, pair_scores  # noqa: E402
 from recbole_unlearn.unlearn.methods import get_method, rebound_copy  # noqa: E402
-from recbole_unlearn.unlearn.targets import rank_matched_targets  # noqa: E402
+from recbole_unlearn.unlearn.targets import TARGET_FUNCTIONS  # noqa: E402
 
 PILE_UP = 0.01  # within this many score standard deviations of its target
 # each feature alone, the pairs that tell whether the ranks depend on popularity and degree as gold's do, and all
@@ -106,7 +106,8 @@ def main(argv=None):
     history = concat_pairs(split.retain_train, split.retain_valid)
     # the hinge targets as the method computes them: over every forgotten pair, from the rebound original
     rebound = rebound_copy(original, config, split)
-    all_targets = rank_matched_targets(rebound, forgotten, same_user_pairs(forgotten, split.valid_heldout), history)
+    all_targets = TARGET_FUNCTIONS[config["unlearn_hinge_target"]](
+        rebound, forgotten, same_user_pairs(forgotten, split.valid_heldout), pairs(split.retain_train))
     target_of = dict(zip((forgotten[0] * train.item_num + forgotten[1]).tolist(), all_targets.tolist()))
     popularity = interaction_counts(pairs(split.retain_train)[1], train.item_num)
     degree = interaction_counts(pairs(split.retain_train)[0], train.user_num)

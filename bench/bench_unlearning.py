@@ -104,6 +104,11 @@ VARIANTS = {
     **{f"rank-matched, batch 2048, {passes} passes, lr {lr}": {
         **RANK_MATCHED, "unlearn_lr_rest": 0.0, "unlearn_batch_size": 2048, "unlearn_epochs": passes,
         "unlearn_lr_touched": lr} for passes, lr in ((10, 0.02), (10, 0.0225), (10, 0.025), (10, 0.03), (12, 0.025))},
+    # at most 4 steps a pass (issue 15), the targets matched pooled, within strata or among context neighbours
+    **{f"{name}-matched hinge, 4 steps a pass": {
+        **RANK_MATCHED, "unlearn_lr_rest": 0.0, "unlearn_lr_touched": 0.0225, "unlearn_steps_per_pass": 4,
+        "unlearn_hinge_target": target} for name, target in (
+            ("rank", "rank_matched"), ("strata", "rank_matched_strata"), ("neighbour", "rank_matched_neighbours"))},
     "reverse_bpr (pop+anchor, AUC stop)": {
         **PLAIN, "unlearn_method": "reverse_bpr", "unlearn_neg_sampling": "popularity", "unlearn_anchor_weight": 10.0,
         "unlearn_epochs": 20, "unlearn_stop": ["mia_auc"],

@@ -143,9 +143,10 @@ def test_non_general_model_is_refused_before_any_data_is_read(fast_config):
     [
         ("LightGCN", "user", {"unlearn_method": "reset"}),
         ("LightGCN", "interaction", {"unlearn_method": "reverse_bpr", "unlearn_forget_loss": "hinge",
-                                     "unlearn_hinge_target": "rank_matched", "forget_weight": 3.0, "unlearn_epochs": 10,
-                                     "unlearn_neg_sampling": "popularity", "unlearn_stop": ["budget"]}),
-        ("FREEDOM", "interaction", {"unlearn_method": "reverse_bpr", "unlearn_hinge_target": "rank_matched",
+                                     "unlearn_hinge_target": "rank_matched_neighbours", "forget_weight": 3.0,
+                                     "unlearn_epochs": 10, "unlearn_neg_sampling": "popularity",
+                                     "unlearn_stop": ["budget"]}),
+        ("FREEDOM", "interaction", {"unlearn_method": "reverse_bpr", "unlearn_hinge_target": "rank_matched_neighbours",
                                     "forget_weight": 3.0, "unlearn_epochs": 10, "unlearn_anchor_weight": 10.0}),
         ("FREEDOM", "modality", {"unlearn_method": "rebuild"}),
         ("LightGCN", "item", {"unlearn_method": "reset", "unlearn_revoked_steps": 50}),

@@ -15,9 +15,14 @@ from recbole_unlearn.unlearn.targets import (
     CandidateRows,
     candidate_ranks,
     matched_ranks,
+    neighbour_matched_ranks,
+    neighbour_matching,
+    pair_contexts,
     rank_matched_targets,
     scores_at_ranks,
+    strata_matching,
     strata_of,
+    user_curves,
     user_mean_targets,
 )
 from tests.unlearn_helpers import split_for, trained
@@ -128,9 +133,45 @@ def test_strata_are_quartiles_of_user_degree_and_item_popularity():
 def test_stratified_targets_match_within_strata_and_stay_below_memorised_scores(case):
     _, model, _, forget, heldout, history = case
     pooled = rank_matched_targets(model, forget, heldout, history)
-    stratified = rank_matched_targets(model, forget, heldout, history, stratified=True)
-    assert stratified.shape == pooled.shape and torch.isfinite(stratified).all()
-    assert (stratified <= pair_scores(model, *forget)).float().mean() > 0.8
+    for matching in (strata_matching, neighbour_matching):
+        matched = rank_matched_targets(model, forget, heldout, history, matching=matching)
+        assert matched.shape == pooled.shape and torch.isfinite(matched).all()
+        assert (matched <= pair_scores(model, *forget)).float().mean() > 0.8
+
+
+def test_neighbour_matching_with_every_pair_a_neighbour_is_the_pooled_matching():
+    rng = np.random.default_rng(0)
+    forget_ranks, heldout_ranks = rng.integers(0, 500, 40), rng.integers(0, 500, 25)
+    same = np.zeros((40, 4)), np.zeros((25, 4))  # one context: every pair is every pair's neighbour
+    assert np.array_equal(neighbour_matched_ranks(forget_ranks, heldout_ranks, *same, k=100),
+                          matched_ranks(forget_ranks, heldout_ranks))
+
+
+def test_neighbour_matching_draws_each_pair_s_target_from_its_own_context():
+    rng = np.random.default_rng(1)
+    side = np.repeat([0.0, 100.0], 30)  # two contexts far apart; held-out ranks low in the first, high in the second
+    heldout_ranks = np.concatenate([rng.integers(0, 10, 30), rng.integers(1000, 1010, 30)])
+    forget_ranks = rng.integers(0, 2000, 60)
+    targets = neighbour_matched_ranks(forget_ranks, heldout_ranks, side[:, None], side[:, None], k=30)
+    assert (targets[:30] < 10).all() and (targets[30:] >= 1000).all()
+    # within a context the forgotten pairs' order is kept
+    for part in (slice(0, 30), slice(30, 60)):
+        order = np.argsort(forget_ranks[part], kind="stable")
+        assert np.all(np.diff(targets[part][order]) >= 0)
+
+
+def test_pair_contexts_read_degree_popularity_and_the_user_s_score_curve(case):
+    _, model, _, forget, heldout, history = case
+    rows = CandidateRows(model, forget[0], history, batch_users=7)
+    users, spread, level = user_curves(rows)
+    scores = candidate_scores(model, users[:3], history)
+    for k in range(3):
+        row = scores[k][torch.isfinite(scores[k])].double()
+        assert spread[k] == pytest.approx(row.std(unbiased=False).item(), rel=1e-5)
+        assert level[k] == pytest.approx(row.sort(descending=True).values[19].item(), rel=1e-5)
+    context = pair_contexts(rows, *(np.concatenate([f, h]) for f, h in zip(forget, heldout)), history)
+    assert context.shape == (len(forget[0]) + len(heldout[0]), 4)
+    assert np.allclose(context.mean(0), 0, atol=1e-9) and np.allclose(context.std(0), 1)
 
 
 def test_forgotten_scores_do_not_pile_up_at_their_hinge_targets(case):

@@ -26,6 +26,19 @@ looks at a gold model.
   :data:`MIN_STRATUM` held-out pairs). A retrained model ranks a heavy user's or a popular item's forgotten pair like
   the held-out pairs of such users and items, not like the average pair; pooled matching loses that dependency, which
   a learned attacker reading rank, degree and popularity together sees.
+- ``rank_matched_neighbours``: the same matching among each pair's :data:`NEIGHBOURS` nearest pairs in a context
+  space instead of fixed strata. A pair's context :math:`x_k` is the user's degree and the item's popularity in the
+  retain set (:math:`\log(1 + n)`) and the user's candidate-score curve: the spread :math:`\sigma_u` of its
+  candidate scores and its 20th-highest candidate score :math:`s_u^{(19)}`, each standardised over the pairs. With
+  :math:`N_F(k)` / :math:`N_H(k)` the :math:`K` forgotten / held-out pairs nearest :math:`x_k` (Euclidean),
+
+  .. math::
+      q_k = \frac{|\{j \in N_F(k) : r_j < r_k\}| + \tfrac12 |\{j \in N_F(k) : r_j = r_k\}|}{K}, \qquad
+      R_k = \min\{R : \hat{F}_{N_H(k)}(R) \ge q_k\}, \qquad t_k = s_{u_k}^{(R_k)}
+
+  (:math:`q_k` clipped to :math:`[\frac{1}{2K}, 1 - \frac{1}{2K}]`). A learned attacker reads a pair's rank with
+  its user's score curve (the score at a given rank places the user); quartile strata of degree and popularity do
+  not hold that, the curve's neighbourhoods do.
 """
 
 import functools
@@ -34,11 +47,14 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 from scipy.stats import rankdata
+from sklearn.neighbors import NearestNeighbors
 
 from recbole_unlearn.data.pairs import interaction_counts
 from recbole_unlearn.scoring import candidate_scores, pair_scores
 
 MIN_STRATUM = 30  # held-out pairs a stratum needs for its own matching
+NEIGHBOURS = 30  # forgotten and held-out pairs each pair's neighbourhood matching reads
+CURVE_RANK = 19  # the user's curve is read at this rank (0-based) and by its spread
 
 
 def user_mean_targets(model, forget, heldout, history=None):
@@ -144,25 +160,84 @@ def strata_of(users, items, history, bins=4) -> np.ndarray:
         item_edges, popularity[items], side="right")
 
 
-def rank_matched_targets(model, forget, heldout, history, batch_users=512, stratified=False):
-    """``rank_matched`` (or, ``stratified``, ``rank_matched_strata``) targets (module docstring), one per forgotten
-    pair; the ``user_mean`` targets if there are no held-out pairs to match."""
+def pooled_matching(forget_ranks, heldout_ranks, forget, heldout, history, rows) -> np.ndarray:
+    """``rank_matched``: every forgotten rank matched to the pooled held-out ranks (:func:`matched_ranks`)."""
+    return matched_ranks(forget_ranks, heldout_ranks)
+
+
+def strata_matching(forget_ranks, heldout_ranks, forget, heldout, history, rows) -> np.ndarray:
+    """``rank_matched_strata``: matching within :func:`strata_of` (pooled where a stratum holds fewer than
+    :data:`MIN_STRATUM` held-out pairs)."""
+    target_ranks = matched_ranks(forget_ranks, heldout_ranks)
+    forget_strata, heldout_strata = strata_of(*forget, history), strata_of(*heldout, history)
+    for stratum in np.unique(forget_strata):
+        pool = heldout_ranks[heldout_strata == stratum]
+        if len(pool) >= MIN_STRATUM:
+            mine = forget_strata == stratum
+            target_ranks[mine] = matched_ranks(forget_ranks[mine], pool)
+    return target_ranks
+
+
+def neighbour_matching(forget_ranks, heldout_ranks, forget, heldout, history, rows) -> np.ndarray:
+    """``rank_matched_neighbours``: matching among each pair's nearest pairs in :func:`pair_contexts`
+    (:func:`neighbour_matched_ranks`)."""
+    users, items = (np.concatenate([np.asarray(f), np.asarray(h)]) for f, h in zip(forget, heldout))
+    context = pair_contexts(rows, users, items, history)
+    n_forget = len(forget_ranks)
+    return neighbour_matched_ranks(forget_ranks, heldout_ranks, context[:n_forget], context[n_forget:])
+
+
+def rank_matched_targets(model, forget, heldout, history, batch_users=512, matching=pooled_matching):
+    """Rank-matched targets (module docstring), the forgotten ranks matched to the held-out ones by ``matching``,
+    one per forgotten pair; the ``user_mean`` targets if there are no held-out pairs to match."""
     if len(heldout[0]) == 0:
         return user_mean_targets(model, forget, heldout)
     f_users, n_forget = np.asarray(forget[0]), len(forget[0])
     rows = CandidateRows(model, f_users, users_history(history, f_users), batch_users)  # held-out: the same users
     ranks = candidate_ranks(rows, [np.concatenate([f, h]) for f, h in zip(forget, heldout)])
-    forget_ranks, heldout_ranks = ranks[:n_forget], ranks[n_forget:]
-    target_ranks = matched_ranks(forget_ranks, heldout_ranks)
-    if stratified:
-        forget_strata = strata_of(*forget, history)
-        heldout_strata = strata_of(*heldout, history)
-        for stratum in np.unique(forget_strata):
-            pool = heldout_ranks[heldout_strata == stratum]
-            if len(pool) >= MIN_STRATUM:
-                mine = forget_strata == stratum
-                target_ranks[mine] = matched_ranks(forget_ranks[mine], pool)
+    target_ranks = matching(ranks[:n_forget], ranks[n_forget:], forget, heldout, history, rows)
     return torch.from_numpy(scores_at_ranks(rows, f_users, target_ranks))
+
+
+def user_curves(rows) -> tuple:
+    """``(users, spread, level)``: for each user of ``rows`` (:class:`CandidateRows`), the standard deviation of its
+    candidate scores and its :data:`CURVE_RANK`-th highest candidate score (its lowest if it has fewer candidates)."""
+    spread, level = [], []
+    for _, scores in rows:
+        candidate = torch.isfinite(scores)
+        count = candidate.sum(1).clamp(min=1).double()
+        values = torch.where(candidate, scores, torch.zeros_like(scores)).double()
+        mean = values.sum(1) / count
+        spread.append((((values - mean[:, None]) ** 2) * candidate).sum(1).div(count).sqrt())
+        top = scores.topk(min(CURVE_RANK + 1, scores.size(1)), dim=1).values
+        level.append(torch.where(torch.isfinite(top), top, torch.inf).min(1).values.double())
+    return rows.users, torch.cat(spread).numpy(), torch.cat(level).numpy()
+
+
+def pair_contexts(rows, users, items, history) -> np.ndarray:
+    """The ``rank_matched_neighbours`` context of each pair (module docstring), standardised over the pairs."""
+    h_users, h_items = (np.asarray(a) for a in history)
+    degree = interaction_counts(h_users, int(max(h_users.max(), users.max())) + 1)
+    popularity = interaction_counts(h_items, int(max(h_items.max(), items.max())) + 1)
+    curve_users, spread, level = user_curves(rows)
+    row = np.searchsorted(curve_users, users)
+    context = np.stack([np.log1p(degree[users]), np.log1p(popularity[items]), spread[row], level[row]], axis=1)
+    return (context - context.mean(0)) / np.maximum(context.std(0), 1e-12)
+
+
+def neighbour_matched_ranks(forget_ranks, heldout_ranks, forget_context, heldout_context, k=NEIGHBOURS):
+    """Each forgotten rank's quantile among its nearest forgotten pairs, mapped to that quantile of its nearest
+    held-out pairs' ranks (module docstring, ``rank_matched_neighbours``)."""
+    k_forget, k_heldout = min(k, len(forget_ranks)), min(k, len(heldout_ranks))
+    near_forget = NearestNeighbors(n_neighbors=k_forget).fit(forget_context).kneighbors(forget_context)[1]
+    near_heldout = NearestNeighbors(n_neighbors=k_heldout).fit(heldout_context).kneighbors(forget_context)[1]
+    around = forget_ranks[near_forget]
+    below = (around < forget_ranks[:, None]).sum(1) + 0.5 * (around == forget_ranks[:, None]).sum(1)
+    quantiles = np.clip(below / k_forget, 0.5 / k_forget, 1 - 0.5 / k_forget)
+    pool = np.sort(heldout_ranks[near_heldout], axis=1)
+    # the inverted CDF: the smallest held-out rank R with F(R) >= q is the ceil(q K)-th smallest
+    at = np.clip(np.ceil(quantiles * k_heldout).astype(np.int64) - 1, 0, k_heldout - 1)
+    return pool[np.arange(len(pool)), at]
 
 
 def scores_at_ranks(rows, users, target_ranks) -> np.ndarray:
@@ -186,5 +261,6 @@ def scores_at_ranks(rows, users, target_ranks) -> np.ndarray:
 TARGET_FUNCTIONS = {
     "user_mean": user_mean_targets,
     "rank_matched": rank_matched_targets,
-    "rank_matched_strata": functools.partial(rank_matched_targets, stratified=True),
+    "rank_matched_strata": functools.partial(rank_matched_targets, matching=strata_matching),
+    "rank_matched_neighbours": functools.partial(rank_matched_targets, matching=neighbour_matching),
 }
