@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from recbole_unlearn.audit.attacker import (
     LearnedAttacker,
@@ -10,6 +11,7 @@ from recbole_unlearn.audit.attacker import (
     learned_auc,
     user_folds,
 )
+from recbole_unlearn.scoring import candidate_moments
 
 ATTACKER = LearnedAttacker(folds=5, pairs=10000, bootstrap=100, seed=0)
 
@@ -79,3 +81,11 @@ def test_the_attackers_keys_are_checked():
         LearnedAttacker.from_config(config)
     assert LearnedAttacker.from_config({**config, "audit_mia_folds": 3}) == LearnedAttacker(3, 100, 10, 3)
     assert LearnedAttacker.from_config({**config, "audit_learned_mia": False}) is None
+
+
+def test_candidate_moments_are_the_mean_and_spread_over_candidates_only():
+    scores = torch.tensor([[-torch.inf, 1.0, 3.0, -torch.inf], [2.0, 2.0, 2.0, 2.0], [-torch.inf] * 4])
+    count, mean, std = candidate_moments(scores)
+    assert count.tolist() == [2, 4, 1]  # a row without candidates counts one
+    assert mean.tolist() == [2.0, 2.0, 0.0] and std.tolist() == [1.0, 0.0, 0.0]
+    assert count.dtype == mean.dtype == std.dtype == torch.float64

@@ -30,7 +30,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import StratifiedGroupKFold
 
 from recbole_unlearn.errors import InputError
-from recbole_unlearn.scoring import auc, full_scores, pair_mask
+from recbole_unlearn.scoring import auc, candidate_moments, full_scores, pair_mask
 
 FEATURES = ("score", "rank_percentile", "user_z", "item_popularity", "user_degree")
 ACTIVE_USER_SHARE = 0.05
@@ -75,10 +75,8 @@ def pair_features(model, users, items, history, popularity, degree, batch_users=
         full = full_scores(model, batch, raw=True)
         scores = full.masked_fill(pair_mask(batch, *history, full.size(1)), -torch.inf)
         candidate = torch.isfinite(scores)
-        count = candidate.sum(1).clamp(min=1).double()
-        values = torch.where(candidate, scores, torch.zeros_like(scores)).double()
-        mean = values.sum(1) / count
-        std = (((values - mean[:, None]) ** 2) * candidate).sum(1).div(count).sqrt().clamp(min=1e-12)
+        count, mean, std = candidate_moments(scores)
+        std = std.clamp(min=1e-12)
         take = np.flatnonzero(np.isin(users, batch))
         row = torch.from_numpy(np.searchsorted(batch, users[take]))
         raw = full[row, torch.from_numpy(items[take])]  # the pair's own score (its item may be in the history)

@@ -20,23 +20,23 @@ looks at a gold model.
   where :math:`\\hat{F}_H` is the empirical distribution of the held-out pairs' ranks :math:`r(u, j)` and
   :math:`s_u^{(R)}` is user :math:`u`'s :math:`R`-th highest candidate score (0-based: :math:`R = 0` is the top).
   The forgotten pairs then rank like held-out ones: as many stay in a top-20 as a retrained model would keep there.
-- ``rank_matched_strata``: the same matching within strata of pairs, :math:`S = (\text{quartile of the user's
-  degree}, \text{quartile of the item's popularity})` in the retain set: each forgotten pair takes its quantile of
+- ``rank_matched_strata``: the same matching within strata of pairs, :math:`S = (\\text{quartile of the user's
+  degree}, \\text{quartile of the item's popularity})` in the retain set: each forgotten pair takes its quantile of
   the held-out ranks *of its stratum* (the pooled held-out ranks where a stratum holds fewer than
   :data:`MIN_STRATUM` held-out pairs). A retrained model ranks a heavy user's or a popular item's forgotten pair like
   the held-out pairs of such users and items, not like the average pair; pooled matching loses that dependency, which
   a learned attacker reading rank, degree and popularity together sees.
 - ``rank_matched_neighbours``: the same matching among each pair's :data:`NEIGHBOURS` nearest pairs in a context
   space instead of fixed strata. A pair's context :math:`x_k` is the user's degree and the item's popularity in the
-  retain set (:math:`\log(1 + n)`) and the user's candidate-score curve: the spread :math:`\sigma_u` of its
-  candidate scores and its 20th-highest candidate score :math:`s_u^{(19)}`, each standardised over the pairs. With
+  retain set (:math:`\\log(1 + n)`) and the user's candidate-score curve: its highest and 20th-highest candidate
+  scores :math:`s_u^{(0)}` and :math:`s_u^{(19)}`, each standardised over the pairs. With
   :math:`N_F(k)` / :math:`N_H(k)` the :math:`K` forgotten / held-out pairs nearest :math:`x_k` (Euclidean),
 
   .. math::
-      q_k = \frac{|\{j \in N_F(k) : r_j < r_k\}| + \tfrac12 |\{j \in N_F(k) : r_j = r_k\}|}{K}, \qquad
-      R_k = \min\{R : \hat{F}_{N_H(k)}(R) \ge q_k\}, \qquad t_k = s_{u_k}^{(R_k)}
+      q_k = \\frac{|\\{j \\in N_F(k) : r_j < r_k\\}| + \\tfrac12 |\\{j \\in N_F(k) : r_j = r_k\\}|}{K}, \\qquad
+      R_k = \\min\\{R : \\hat{F}_{N_H(k)}(R) \\ge q_k\\}, \\qquad t_k = s_{u_k}^{(R_k)}
 
-  (:math:`q_k` clipped to :math:`[\frac{1}{2K}, 1 - \frac{1}{2K}]`). A learned attacker reads a pair's rank with
+  (:math:`q_k` clipped to :math:`[\\frac{1}{2K}, 1 - \\frac{1}{2K}]`). A learned attacker reads a pair's rank with
   its user's score curve (the score at a given rank places the user); quartile strata of degree and popularity do
   not hold that, the curve's neighbourhoods do.
 """
@@ -54,7 +54,7 @@ from recbole_unlearn.scoring import candidate_scores, pair_scores
 
 MIN_STRATUM = 30  # held-out pairs a stratum needs for its own matching
 NEIGHBOURS = 30  # forgotten and held-out pairs each pair's neighbourhood matching reads
-CURVE_RANK = 19  # the user's curve is read at this rank (0-based) and by its spread
+CURVE_RANK = 19  # the user's curve is read at its top and at this rank (0-based)
 
 
 def user_mean_targets(model, forget, heldout, history=None):
@@ -200,18 +200,14 @@ def rank_matched_targets(model, forget, heldout, history, batch_users=512, match
 
 
 def user_curves(rows) -> tuple:
-    """``(users, spread, level)``: for each user of ``rows`` (:class:`CandidateRows`), the standard deviation of its
-    candidate scores and its :data:`CURVE_RANK`-th highest candidate score (its lowest if it has fewer candidates)."""
-    spread, level = [], []
+    """``(users, top, level)``: for each user of ``rows`` (:class:`CandidateRows`), its highest candidate score and its
+    :data:`CURVE_RANK`-th highest (its lowest if it has fewer candidates), from one ``topk`` per batch."""
+    top, level = [], []
     for _, scores in rows:
-        candidate = torch.isfinite(scores)
-        count = candidate.sum(1).clamp(min=1).double()
-        values = torch.where(candidate, scores, torch.zeros_like(scores)).double()
-        mean = values.sum(1) / count
-        spread.append((((values - mean[:, None]) ** 2) * candidate).sum(1).div(count).sqrt())
-        top = scores.topk(min(CURVE_RANK + 1, scores.size(1)), dim=1).values
-        level.append(torch.where(torch.isfinite(top), top, torch.inf).min(1).values.double())
-    return rows.users, torch.cat(spread).numpy(), torch.cat(level).numpy()
+        best = scores.topk(min(CURVE_RANK + 1, scores.size(1)), dim=1).values
+        top.append(best[:, 0])
+        level.append(torch.where(torch.isfinite(best), best, torch.inf).min(1).values)
+    return rows.users, torch.cat(top).double().numpy(), torch.cat(level).double().numpy()
 
 
 def pair_contexts(rows, users, items, history) -> np.ndarray:
@@ -219,9 +215,9 @@ def pair_contexts(rows, users, items, history) -> np.ndarray:
     h_users, h_items = (np.asarray(a) for a in history)
     degree = interaction_counts(h_users, int(max(h_users.max(), users.max())) + 1)
     popularity = interaction_counts(h_items, int(max(h_items.max(), items.max())) + 1)
-    curve_users, spread, level = user_curves(rows)
+    curve_users, top, level = user_curves(rows)
     row = np.searchsorted(curve_users, users)
-    context = np.stack([np.log1p(degree[users]), np.log1p(popularity[items]), spread[row], level[row]], axis=1)
+    context = np.stack([np.log1p(degree[users]), np.log1p(popularity[items]), top[row], level[row]], axis=1)
     return (context - context.mean(0)) / np.maximum(context.std(0), 1e-12)
 
 
