@@ -1,5 +1,7 @@
 """Hinge targets (rank-matched and user-mean), the hinge stopping rule's tolerance, and branch-wise gradient scaling."""
 
+import importlib
+
 import numpy as np
 import pytest
 import torch
@@ -184,3 +186,14 @@ def test_forgotten_scores_do_not_pile_up_at_their_hinge_targets(case):
     scores = pair_scores(unlearned, *forget)
     spread = pair_scores(unlearned, *heldout).std()
     assert ((scores - targets).abs() < 0.01 * spread).float().mean() < 0.1
+
+
+def test_user_curves_are_kept_from_the_first_scoring_when_the_rows_are_not(case, monkeypatch):
+    _, model, _, forget, _, history = case
+    rows = CandidateRows(model, forget[0], history, batch_users=5, budget=0)  # rows scored afresh on every pass
+    kept = user_curves(rows)
+    calls = []
+    monkeypatch.setattr(importlib.import_module("recbole_unlearn.unlearn.targets"), "candidate_scores",
+                        lambda *a: calls.append(a))
+    again = user_curves(rows)  # from the kept curves: nothing scored
+    assert not calls and all(np.array_equal(a, b) for a, b in zip(kept, again))

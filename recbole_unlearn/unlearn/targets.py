@@ -73,12 +73,14 @@ def user_mean_targets(model, forget, heldout, history=None):
 
 class CandidateRows:
     """The candidate score rows (:func:`~recbole_unlearn.scoring.candidate_scores`) of some users, batch by batch;
-    kept after a first pass when they hold at most ``budget`` scores, so that a second pass does not score again."""
+    kept after a first pass when they hold at most ``budget`` scores, so that a second pass does not score again.
+    Each batch's :func:`score_curve` is kept from its first scoring whatever the budget (:func:`user_curves`)."""
 
     def __init__(self, model, users, history, batch_users=512, budget=2**26):
         self.model, self.history, self.batch_users = model, history, batch_users
         self.users = np.unique(np.asarray(users))
         self.kept = {} if len(self.users) * model.n_items <= budget else None
+        self.curves = {}
 
     def __iter__(self):
         """``(batch of users, their candidate scores)`` pairs, users in increasing order."""
@@ -87,6 +89,7 @@ class CandidateRows:
             scores = None if self.kept is None else self.kept.get(start)
             if scores is None:
                 scores = candidate_scores(self.model, batch, self.history)
+                self.curves.setdefault(start, score_curve(scores))
                 if self.kept is not None:
                     self.kept[start] = scores
             yield batch, scores
@@ -199,15 +202,24 @@ def rank_matched_targets(model, forget, heldout, history, batch_users=512, match
     return torch.from_numpy(scores_at_ranks(rows, f_users, target_ranks))
 
 
+def score_curve(scores) -> tuple:
+    """``(top, level)`` per row of candidate scores: the highest and the :data:`CURVE_RANK`-th highest (the lowest
+    candidate's where a row has fewer), as float64 numpy arrays, from one ``topk``."""
+    best = scores.topk(min(CURVE_RANK + 1, scores.size(1)), dim=1).values
+    level = torch.where(torch.isfinite(best), best, torch.inf).min(1).values
+    return best[:, 0].double().numpy(), level.double().numpy()
+
+
 def user_curves(rows) -> tuple:
-    """``(users, top, level)``: for each user of ``rows`` (:class:`CandidateRows`), its highest candidate score and its
-    :data:`CURVE_RANK`-th highest (its lowest if it has fewer candidates), from one ``topk`` per batch."""
-    top, level = [], []
-    for _, scores in rows:
-        best = scores.topk(min(CURVE_RANK + 1, scores.size(1)), dim=1).values
-        top.append(best[:, 0])
-        level.append(torch.where(torch.isfinite(best), best, torch.inf).min(1).values)
-    return rows.users, torch.cat(top).double().numpy(), torch.cat(level).double().numpy()
+    """``(users, top, level)``: the :func:`score_curve` of each user of ``rows`` (:class:`CandidateRows`), as kept
+    from their first scoring (a pass scores the batches never scored yet)."""
+    if len(rows.curves) < -(-len(rows.users) // rows.batch_users):
+        for _ in rows:
+            pass
+    starts = sorted(rows.curves)
+    top = np.concatenate([rows.curves[start][0] for start in starts]) if starts else np.zeros(0)
+    level = np.concatenate([rows.curves[start][1] for start in starts]) if starts else np.zeros(0)
+    return rows.users, top, level
 
 
 def pair_contexts(rows, users, items, history) -> np.ndarray:
