@@ -332,26 +332,36 @@ def write_summary():
 
 
 def plot(summaries, path, title):
+    """Retain against forget quality of every variant, one panel per request type; the variants are told apart by
+    colour and marker in one legend below the panels (clustered points would make point labels overlap)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(summaries), figsize=(5 * len(summaries), 4.2), dpi=110, squeeze=False)
+    names = list(dict.fromkeys(n for summary in summaries.values() for n in summary if n != "original"))
+    colours, markers = plt.get_cmap("tab20").colors, "osv^PXhd<>"
+    style = {name: {"color": colours[k % len(colours)], "marker": markers[k // len(colours) % len(markers)], "s": 35}
+             for k, name in enumerate(names)}
+    style.get("gold", {}).update(marker="*", s=140)
+    style.get("default", {}).update(marker="D", s=70)
+    rows = math.ceil(len(names) / 3)
+    fig, axes = plt.subplots(1, len(summaries), figsize=(5 * len(summaries), 4.2 + 0.17 * rows), dpi=110,
+                             squeeze=False)
     for ax, (kind, summary) in zip(axes[0], summaries.items()):
         for name, s in summary.items():
-            if name == "original":
-                continue
-            x, y = s["retain_pct"][0], s["forget_gap"][0]
-            ax.scatter([x], [y], marker="*" if name == "gold" else ("D" if name == "default" else "o"), s=90 if name in ("gold", "default") else 35)
-            ax.annotate(name, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+            if name != "original":
+                ax.scatter([s["retain_pct"][0]], [s["forget_gap"][0]], label=name, edgecolors="black", linewidths=0.3,
+                           **style[name])
         ax.axhline(0, color="grey", lw=0.5)
         ax.axvline(98, color="grey", lw=0.5, ls="--")
         ax.set_title(f"{kind} request", fontsize=9)
         ax.set_xlabel("retain Recall@20, % of gold")
         ax.set_ylabel("forget Recall@20 - gold's")
+    handles = [plt.scatter([], [], edgecolors="black", linewidths=0.3, **style[name]) for name in names]
+    fig.legend(handles, names, loc="lower center", ncol=3, fontsize=7, frameon=False)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.17 * rows / (4.2 + 0.17 * rows) + 0.02, 1, 1))
     atomic_write(str(path), lambda f: fig.savefig(f, format="png"), mode="wb")
     plt.close(fig)
 
