@@ -63,8 +63,8 @@ def candidate_scores(model, users, history, raw=False):
 
 
 def candidate_moments(scores) -> tuple:
-    """``(count, mean, std)`` per row of candidate scores (:math:`-\infty` outside the candidates), as float64:
-    :math:`\mu_u = \frac{1}{n_u}\sum_j s_{uj}`, :math:`\sigma_u = \sqrt{\frac{1}{n_u}\sum_j (s_{uj} - \mu_u)^2}`
+    """``(count, mean, std)`` per row of candidate scores (:math:`-\\infty` outside the candidates), as float64:
+    :math:`\\mu_u = \\frac{1}{n_u}\\sum_j s_{uj}`, :math:`\\sigma_u = \\sqrt{\\frac{1}{n_u}\\sum_j (s_{uj} - \\mu_u)^2}`
     over the :math:`n_u` candidates (a row without any counts one). Two passes in the scores' own precision (a
     float32 row of 10^4 scores keeps the spread to about 1e-7)."""
     outside = scores == -torch.inf
