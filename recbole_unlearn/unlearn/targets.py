@@ -149,13 +149,21 @@ def matched_ranks(forget_ranks, heldout_ranks) -> np.ndarray:
     return np.quantile(heldout_ranks, quantiles, method="inverted_cdf").astype(np.int64)
 
 
+def retain_counts(history, users, items) -> tuple:
+    """``(degree, popularity)``: interactions per user and per item in ``history`` (the retain set's training pairs),
+    long enough to index ``users`` and ``items``."""
+    h_users, h_items = (np.asarray(a) for a in history)
+    degree = interaction_counts(h_users, int(max(h_users.max(), np.max(users))) + 1)
+    popularity = interaction_counts(h_items, int(max(h_items.max(), np.max(items))) + 1)
+    return degree, popularity
+
+
 def strata_of(users, items, history, bins=4) -> np.ndarray:
     """Stratum id of each pair: the quartile (``bins``) of the user's degree times that of the item's popularity,
     both counted in ``history`` (the retain set's training pairs)."""
     h_users, h_items = (np.asarray(a) for a in history)
     users, items = np.asarray(users), np.asarray(items)
-    degree = interaction_counts(h_users, int(max(h_users.max(), np.max(users))) + 1)
-    popularity = interaction_counts(h_items, int(max(h_items.max(), np.max(items))) + 1)
+    degree, popularity = retain_counts(history, users, items)
     levels = np.linspace(0, 1, bins + 1)[1:-1]
     user_edges = np.quantile(degree[np.unique(h_users)], levels)
     item_edges = np.quantile(popularity[np.unique(h_items)], levels)
@@ -224,9 +232,7 @@ def user_curves(rows) -> tuple:
 
 def pair_contexts(rows, users, items, history) -> np.ndarray:
     """The ``rank_matched_neighbours`` context of each pair (module docstring), standardised over the pairs."""
-    h_users, h_items = (np.asarray(a) for a in history)
-    degree = interaction_counts(h_users, int(max(h_users.max(), users.max())) + 1)
-    popularity = interaction_counts(h_items, int(max(h_items.max(), items.max())) + 1)
+    degree, popularity = retain_counts(history, users, items)
     curve_users, top, level = user_curves(rows)
     row = np.searchsorted(curve_users, users)
     context = np.stack([np.log1p(degree[users]), np.log1p(popularity[items]), top[row], level[row]], axis=1)
