@@ -74,13 +74,14 @@ def user_mean_targets(model, forget, heldout, history=None):
 class CandidateRows:
     """The candidate score rows (:func:`~recbole_unlearn.scoring.candidate_scores`) of some users, batch by batch;
     kept after a first pass when they hold at most ``budget`` scores, so that a second pass does not score again.
-    Each batch's :func:`score_curve` is kept from its first scoring whatever the budget (:func:`user_curves`)."""
+    With ``keep_curves``, each batch's :func:`score_curve` is kept from its first scoring whatever the budget
+    (:func:`user_curves`)."""
 
-    def __init__(self, model, users, history, batch_users=512, budget=2**26):
+    def __init__(self, model, users, history, batch_users=512, budget=2**26, keep_curves=False):
         self.model, self.history, self.batch_users = model, history, batch_users
         self.users = np.unique(np.asarray(users))
         self.kept = {} if len(self.users) * model.n_items <= budget else None
-        self.curves = {}
+        self.curves = {} if keep_curves else None
 
     def __iter__(self):
         """``(batch of users, their candidate scores)`` pairs, users in increasing order."""
@@ -89,7 +90,8 @@ class CandidateRows:
             scores = None if self.kept is None else self.kept.get(start)
             if scores is None:
                 scores = candidate_scores(self.model, batch, self.history)
-                self.curves.setdefault(start, score_curve(scores))
+                if self.curves is not None:
+                    self.curves.setdefault(start, score_curve(scores))
                 if self.kept is not None:
                     self.kept[start] = scores
             yield batch, scores
@@ -191,11 +193,14 @@ def strata_matching(forget_ranks, heldout_ranks, forget, heldout, history, rows)
 
 def neighbour_matching(forget_ranks, heldout_ranks, forget, heldout, history, rows) -> np.ndarray:
     """``rank_matched_neighbours``: matching among each pair's nearest pairs in :func:`pair_contexts`
-    (:func:`neighbour_matched_ranks`)."""
+    (:func:`neighbour_matched_ranks`); its contexts read the users' score curves (:attr:`reads_curves`)."""
     users, items = (np.concatenate([np.asarray(f), np.asarray(h)]) for f, h in zip(forget, heldout))
     context = pair_contexts(rows, users, items, history)
     n_forget = len(forget_ranks)
     return neighbour_matched_ranks(forget_ranks, heldout_ranks, context[:n_forget], context[n_forget:])
+
+
+neighbour_matching.reads_curves = True  # the candidate rows keep each batch's curve from their first scoring
 
 
 def rank_matched_targets(model, forget, heldout, history, batch_users=512, matching=pooled_matching):
@@ -204,7 +209,9 @@ def rank_matched_targets(model, forget, heldout, history, batch_users=512, match
     if len(heldout[0]) == 0:
         return user_mean_targets(model, forget, heldout)
     f_users, n_forget = np.asarray(forget[0]), len(forget[0])
-    rows = CandidateRows(model, f_users, users_history(history, f_users), batch_users)  # held-out: the same users
+    # held-out pairs: the same users; curves taken as the ranks score the rows where the matching reads them
+    rows = CandidateRows(model, f_users, users_history(history, f_users), batch_users,
+                         keep_curves=getattr(matching, "reads_curves", False))
     ranks = candidate_ranks(rows, [np.concatenate([f, h]) for f, h in zip(forget, heldout)])
     target_ranks = matching(ranks[:n_forget], ranks[n_forget:], forget, heldout, history, rows)
     return torch.from_numpy(scores_at_ranks(rows, f_users, target_ranks))
@@ -220,13 +227,17 @@ def score_curve(scores) -> tuple:
 
 def user_curves(rows) -> tuple:
     """``(users, top, level)``: the :func:`score_curve` of each user of ``rows`` (:class:`CandidateRows`), as kept
-    from their first scoring (a pass scores the batches never scored yet)."""
-    if len(rows.curves) < -(-len(rows.users) // rows.batch_users):
-        for _ in rows:
-            pass
-    starts = sorted(rows.curves)
-    top = np.concatenate([rows.curves[start][0] for start in starts]) if starts else np.zeros(0)
-    level = np.concatenate([rows.curves[start][1] for start in starts]) if starts else np.zeros(0)
+    from their first scoring where the rows keep curves (a pass scores the batches never scored yet), else from a
+    pass over the rows."""
+    if rows.curves is None:
+        curves = [score_curve(scores) for _, scores in rows]
+    else:
+        if len(rows.curves) < -(-len(rows.users) // rows.batch_users):
+            for _ in rows:
+                pass
+        curves = [rows.curves[start] for start in sorted(rows.curves)]
+    top = np.concatenate([curve[0] for curve in curves]) if curves else np.zeros(0)
+    level = np.concatenate([curve[1] for curve in curves]) if curves else np.zeros(0)
     return rows.users, top, level
 
 
