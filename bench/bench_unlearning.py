@@ -56,7 +56,7 @@ PLAIN = {
     "unlearn_neg_sampling": "uniform", "unlearn_hinge_target": "user_mean", "unlearn_anchor_weight": 0.0,
     "forget_weight": 1.0, "retain_weight": 1.0,
     "unlearn_lr_touched": 2e-2, "unlearn_lr_rest": 1e-4, "unlearn_lr_unit": "absolute", "unlearn_revoked_steps": 0, "unlearn_stop_share": 0.0,
-    "unlearn_branch_scale": None, "unlearn_batch_size": 1024, "unlearn_steps_per_pass": 0,
+    "unlearn_branch_scale": None, "unlearn_batch_size": 1024, "unlearn_steps_per_pass": 0, "unlearn_settle_passes": 0,
 }
 # the hinge to rank-matched targets (recbole_unlearn/unlearn/targets.py), weight 3, a budget of 10 passes
 RANK_MATCHED = {
@@ -109,6 +109,11 @@ VARIANTS = {
         **RANK_MATCHED, "unlearn_lr_rest": 0.0, "unlearn_lr_touched": 0.0225, "unlearn_steps_per_pass": 4,
         "unlearn_hinge_target": target} for name, target in (
             ("rank", "rank_matched"), ("strata", "rank_matched_strata"), ("neighbour", "rank_matched_neighbours"))},
+    # then a pass to targets read again where the passes stopped, from either side (unlearn_settle_passes)
+    **{f"neighbour-matched hinge, 4 steps a pass, {passes} + {settle} settle": {
+        **RANK_MATCHED, "unlearn_lr_rest": 0.0, "unlearn_lr_touched": 0.0225, "unlearn_steps_per_pass": 4,
+        "unlearn_hinge_target": "rank_matched_neighbours", "unlearn_epochs": passes, "unlearn_settle_passes": settle}
+       for passes, settle in ((10, 1), (9, 1), (8, 2))},
     "reverse_bpr (pop+anchor, AUC stop)": {
         **PLAIN, "unlearn_method": "reverse_bpr", "unlearn_neg_sampling": "popularity", "unlearn_anchor_weight": 10.0,
         "unlearn_epochs": 20, "unlearn_stop": ["mia_auc"],
@@ -302,11 +307,12 @@ def measured(value, spec) -> str:
 
 
 def write_summary():
-    """``bench/results/unlearning-summary.md``: the default recipe against gold for every saved dataset x model x
-    request type (the README's results table)."""
+    """``bench/results/unlearning-summary.{md,png}``: the default recipe against gold for every saved dataset x model
+    x request type (the README's results table and plot)."""
     lines = ["| dataset | model | request | gold R@20 / forget / MIA / learned MIA / time | default method | "
              "retain % gold | forget - gold | MIA - gold | learned MIA - gold | time | speed-up | targets |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    gaps = {}  # row label: the threshold and learned attackers' (mean, spread) gaps to gold
     order = {"ml-100k": 0, "lfm2k": 1, "baby": 2, "LightGCN": 0, "FREEDOM": 1}
     saved = [path.stem[len("unlearning-"):].rsplit("-", 1) for path in RESULTS.glob("unlearning-*-*.json")]
     for dataset, model_name in sorted(saved, key=lambda dm: (order.get(dm[0], 9), dm[0], order.get(dm[1], 9), dm[1])):
@@ -318,6 +324,8 @@ def write_summary():
                 continue
             d, g = summary["default"], summary["gold"]
             missed = [k for k, ok in target_checks(d, kind, dataset, cells).items() if not ok]
+            if kind != "modality":
+                gaps[f"{dataset} {model_name} {kind}"] = (d["mia_gap"], d["learned_gap"])
             forget = "-" if kind == "modality" else (
                 f"{g['forget_recall@20'][0]:.3f} / {g['mia_auc'][0]:.3f} / {measured(g['mia_learned_auc'][0], '.3f')}")
             lines.append(
@@ -329,6 +337,34 @@ def write_summary():
                 + ("all met" if not missed else "NOT met: " + "; ".join(missed).replace("|", "\\|")) + " |"
             )
     atomic_write(str(RESULTS / "unlearning-summary.md"), lambda f: f.write("\n".join(lines) + "\n"))
+    plot_gaps(gaps, RESULTS / "unlearning-summary.png")
+
+
+def plot_gaps(gaps, path, target=0.02):
+    """Each row's threshold and learned membership-inference AUC minus gold's (mean over draws, the spread as a
+    bar), against the band of +-``target`` the issue allows; rows without a learned attacker show the threshold only."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = list(gaps)
+    fig, ax = plt.subplots(figsize=(7.5, 1.2 + 0.24 * len(labels)), dpi=110)
+    ax.axvspan(-target, target, color="#d9f0d3", zorder=0, label=f"within {target} of gold")
+    ax.axvline(0, color="grey", lw=0.6)
+    y = np.arange(len(labels))
+    for k, (name, marker, colour, shift) in enumerate(
+            [("threshold attack", "o", "#4c72b0", -0.15), ("learned attacker", "D", "#c44e52", 0.15)]):
+        means = np.array([gaps[label][k][0] for label in labels])
+        spreads = np.array([gaps[label][k][1] for label in labels])
+        ax.errorbar(means, y + shift, xerr=spreads, fmt=marker, color=colour, ms=5, capsize=2, lw=1, label=name)
+    ax.set_yticks(y, labels, fontsize=7)
+    ax.set_ylim(len(labels) - 0.5, -0.5)
+    ax.set_xlabel("membership-inference AUC minus gold's (default recipe; mean, spread over draws)", fontsize=8)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize=7, frameon=False)
+    fig.tight_layout()
+    atomic_write(str(path), lambda f: fig.savefig(f, format="png"), mode="wb")
+    plt.close(fig)
 
 
 def plot(summaries, path, title):

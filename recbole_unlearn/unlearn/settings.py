@@ -26,6 +26,7 @@ class UnlearnSettings:
     retain_weight: float = 1.0
     anchor_weight: float = 0.0  # unlearn_anchor_weight
     epochs: int = 8  # unlearn_epochs: passes over the forget set at most
+    settle_passes: int = 0  # unlearn_settle_passes: passes to targets re-read once the rules stop
     batch_size: int = 1024  # unlearn_batch_size
     steps_per_pass: int = 0  # unlearn_steps_per_pass: at most this many (0: no cap)
     lr_touched: float = 0.02  # unlearn_lr_touched
@@ -52,6 +53,7 @@ class UnlearnSettings:
             retain_weight=_number(config, "retain_weight"),
             anchor_weight=_number(config, "unlearn_anchor_weight"),
             epochs=_count(config, "unlearn_epochs", minimum=1),
+            settle_passes=_count(config, "unlearn_settle_passes", minimum=0),
             batch_size=_count(config, "unlearn_batch_size", minimum=1),
             steps_per_pass=_count(config, "unlearn_steps_per_pass", minimum=0),
             lr_touched=_number(config, "unlearn_lr_touched"),

@@ -12,10 +12,18 @@ derived from the same users' held-out scores (``hinge``; the target by ``unlearn
 retained scores near those of the model right after the rebind. Rows of the embedding tables that the forget set
 touches learn at ``unlearn_lr_touched``, everything else at ``unlearn_lr_rest``
 (:class:`~recbole_unlearn.unlearn.optim.RowwiseAdam`). One pass covers the forget set once; after each pass the
-stopping rules (:mod:`~recbole_unlearn.unlearn.stopping`) are checked. The model stays in eval mode, with gradients
-on: the steps move the scores the model serves and the audit measures, not those of a training-mode graph (FREEDOM
-drops 80% of its user-item edges in training mode; stepping on that graph, with the anchor holding the full graph's
-scores, kept 93.0% of gold's retain Recall@20 on an ml-100k draw, against 101.8% in eval mode).
+stopping rules (:mod:`~recbole_unlearn.unlearn.stopping`) are checked.
+
+Settle passes (``unlearn_settle_passes``) follow once a rule has stopped the run: the targets are read again from the
+model as the passes left it, and each forgotten score is pulled to its new target from either side,
+:math:`\\ell_f = |s_{ui} - t'_{ui}|`, the anchor now holding the retained scores where the passes left them. The
+targets of the first passes were read before any step, and the steps move a user's whole row (a light user's held-out
+items with the forgotten one); the settle targets are read from the rows that moved.
+
+The model stays in eval mode, with gradients on: the steps move the scores the model serves and the audit measures,
+not those of a training-mode graph (FREEDOM drops 80% of its user-item edges in training mode; stepping on that graph,
+with the anchor holding the full graph's scores, kept 93.0% of gold's retain Recall@20 on an ml-100k draw, against
+101.8% in eval mode).
 
 Several processes (``nproc``): data-parallel, as RecBole trains (:mod:`~recbole_unlearn.unlearn.parallel`). Every
 rank holds the same model, scores the pass statistics itself, and follows rank 0's stopping decision.
@@ -24,7 +32,7 @@ rank holds the same model, scores the pass statistics itself, and follows rank 0
 import contextlib
 import copy
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from logging import getLogger
 
 import numpy as np
@@ -56,7 +64,8 @@ class UnlearnOutcome:
 @dataclass
 class StepData:
     """What every step draws from: the forgotten pairs and their hinge targets, the retained pairs, a negative
-    sampler and the frozen reference model of the anchor term (``None`` without one)."""
+    sampler, the frozen reference model of the anchor term (``None`` without one) and the forgotten pairs' loss
+    (``unlearn_forget_loss``, or ``absolute`` in the settle passes)."""
 
     forget_u: torch.Tensor
     forget_i: torch.Tensor
@@ -65,6 +74,7 @@ class StepData:
     retain_i: torch.Tensor
     negatives: object
     reference: torch.nn.Module
+    forget_loss: str
 
 
 class UnlearningTrainer:
@@ -104,9 +114,13 @@ class UnlearningTrainer:
                 targets = TARGET_FUNCTIONS[settings.hinge_target](model, (forget_u, forget_i), heldout, history)
             # the anchor's frozen copy, taken after the targets so that it keeps the embeddings they cached
             reference = copy.deepcopy(model) if settings.anchor_weight and settings.retain_weight else None
-            data = StepData(forget_u, forget_i, targets, retain_u, retain_i, negatives, reference)
+            data = StepData(forget_u, forget_i, targets, retain_u, retain_i, negatives, reference, settings.forget_loss)
             with self._moving_rows(split):
                 self._passes(progress, data, optimizer, heldout, outcome)
+                for settle in range(settings.settle_passes):
+                    if settle == 0:
+                        data, optimizer = self._settle_data(data, heldout, history), self._rowwise_optimizer(split)
+                    outcome.log.append({"settle_pass": settle + 1, "loss": self._pass(data, optimizer)})
         processes.finish(model)
         self.logger.info(f"unlearning stopped by rule '{outcome.stopped_by}' after pass {outcome.passes}")
         return outcome
@@ -118,26 +132,36 @@ class UnlearningTrainer:
             return self.model.moving_rows(split.touched_users, split.touched_items)
         return contextlib.nullcontext()
 
+    def _settle_data(self, data, heldout, history):
+        """The settle passes' step data (module docstring): targets read from the model as it is now, the anchor's
+        frozen copy taken after them, the forgotten pairs pulled to their targets from either side."""
+        targets = TARGET_FUNCTIONS[self.settings.hinge_target](self.model, (data.forget_u, data.forget_i), heldout,
+                                                               history)
+        reference = copy.deepcopy(self.model) if data.reference is not None else None
+        return replace(data, targets=targets, reference=reference, forget_loss="absolute")
+
+    def _pass(self, data, optimizer) -> float:
+        """One pass over the forget set in random order; the mean loss of its steps."""
+        batch_size = self.settings.step_pairs(len(data.forget_u))
+        steps = math.ceil(len(data.forget_u) / batch_size)
+        order = self.processes.same_order(torch.randperm(len(data.forget_u)))
+        batches = (order[k * batch_size : (k + 1) * batch_size] for k in range(steps))
+        return sum(self._step(batch, optimizer, data) for batch in batches) / steps
+
     def _passes(self, progress, data, optimizer, heldout, outcome):
         """Passes over the forget set, each followed by the stopping rules, until one fires (``outcome`` filled)."""
         settings, processes = self.settings, self.processes
-        batch_size = settings.step_pairs(len(data.forget_u))
-        steps = math.ceil(len(data.forget_u) / batch_size)
         watched = any(rule != "budget" for rule in settings.stop)
         for pass_idx in progress:
-            order = processes.same_order(torch.randperm(len(data.forget_u)))
-            total = 0.0
-            for step in range(steps):
-                batch = order[step * batch_size : (step + 1) * batch_size]
-                total += self._step(batch, optimizer, data)
+            loss = self._pass(data, optimizer)
             outcome.passes = pass_idx + 1
             # the statistics cost a scoring of the forgotten and held-out pairs: only where a rule reads them, and last
             if not (watched or outcome.passes == settings.epochs):
-                outcome.log.append({"pass": outcome.passes, "loss": total / steps})
+                outcome.log.append({"pass": outcome.passes, "loss": loss})
                 continue
             stats = self._pass_stats(data.forget_u, data.forget_i, heldout, data.targets)
-            outcome.log.append({"pass": outcome.passes, "loss": total / steps, **stats})
-            progress.set_postfix(loss=f"{total / steps:.4f}", auc=f"{stats['forget_vs_valid_auc']:.3f}")
+            outcome.log.append({"pass": outcome.passes, "loss": loss, **stats})
+            progress.set_postfix(loss=f"{loss:.4f}", auc=f"{stats['forget_vs_valid_auc']:.3f}")
 
             def stop(stats=stats):
                 return first_rule_fired(
@@ -176,15 +200,15 @@ class UnlearningTrainer:
         pick = torch.randint(len(data.retain_u), (n,), generator=self.processes.draws)
         ru, ri = data.retain_u[pick], data.retain_i[pick]
         fj, rj = data.negatives(n), data.negatives(n)  # both drawn always: one random stream, whatever is scored
-        hinge = settings.forget_loss == "hinge"  # the hinge scores no forgotten negative
-        users = torch.cat([fu, ru, ru] + ([] if hinge else [fu]))
-        items = torch.cat([fi, ri, rj] + ([] if hinge else [fj]))
+        to_target = losses.TARGET_LOSSES.get(data.forget_loss)  # a loss to a target scores no forgotten negative
+        users = torch.cat([fu, ru, ru] + ([] if to_target else [fu]))
+        items = torch.cat([fi, ri, rj] + ([] if to_target else [fj]))
         scores = model.predict(pair_interaction(model, users, items))
         s_fi, s_ri, s_rj, *s_fj = scores.split(n)
-        if hinge:
-            forget_term = losses.hinge_to_target(s_fi, data.targets[idx].to(s_fi.device))
+        if to_target:
+            forget_term = to_target(s_fi, data.targets[idx].to(s_fi.device))
         else:
-            forget_term = losses.FORGET_LOSSES[settings.forget_loss](s_fi, s_fj[0])
+            forget_term = losses.FORGET_LOSSES[data.forget_loss](s_fi, s_fj[0])
         loss = settings.forget_weight * forget_term
         if settings.retain_weight:
             loss = loss + settings.retain_weight * losses.bpr(s_ri, s_rj)
