@@ -7,6 +7,7 @@ recipe is applied and, for the original, the unlearned model and gold:
 - the learned attacker's AUC on each feature alone and on all of them (``recbole_unlearn/audit/attacker.py``);
 - the share of forgotten pairs whose score sits within 1% of a score standard deviation of its hinge target
   (``unlearn_hinge_target``, computed from the rebound original, as the method computes it): a pile-up at the targets shows there;
+- with settle passes, the same share for the settle targets, read where the passes stopped;
 - by quintile of the user's retained degree, of the item's retained popularity and of the user's forgotten share
   (forgotten / (forgotten + retained) training interactions): the AUC with which the rank alone separates members
   from non-members within the quintile, and both sides' mean rank percentile, so a recipe that matches the ranks on
@@ -109,6 +110,7 @@ def main(argv=None):
     all_targets = TARGET_FUNCTIONS[config["unlearn_hinge_target"]](
         rebound, forgotten, same_user_pairs(forgotten, split.valid_heldout), pairs(split.retain_train))
     target_of = dict(zip((forgotten[0] * train.item_num + forgotten[1]).tolist(), all_targets.tolist()))
+    settle_note = settle_pile_up(original, split, config, forgotten, unlearned)
     popularity = interaction_counts(pairs(split.retain_train)[1], train.item_num)
     degree = interaction_counts(pairs(split.retain_train)[0], train.user_num)
     attacker = LearnedAttacker(seed=config["seed"])
@@ -138,11 +140,27 @@ def main(argv=None):
         f"Recipe: `{config['unlearn_method']}` with {json.dumps(overrides) if overrides else 'the defaults'}; "
         f"{len(members[0])} member and as many non-member pairs.", "",
         "| model | " + " | ".join(columns) + f" | forgotten scores within {PILE_UP} sd of target |",
-        "|---" * (len(columns) + 2) + "|", *rows, "",
+        "|---" * (len(columns) + 2) + "|", *rows, "", *settle_note,
         *group_tables(covariates, percentiles, labels), *rank_agreement(percentiles, labels == 1)])
     print(table)
     path = RESULTS / f"attacker-{args.dataset}-{args.model}-{args.request}{args.tag}.md"
     atomic_write(path, lambda f: f.write(table))
+
+
+def settle_pile_up(original, split, config, forgotten, unlearned):
+    """Markdown lines (none without settle passes): the share of forgotten scores within :data:`PILE_UP` score
+    standard deviations of their settle targets, read (as the method reads them) where the passes stopped."""
+    if not config["unlearn_settle_passes"]:
+        return []
+    torch.manual_seed(config["seed"])
+    passed, _ = get_method(config["unlearn_method"])(original, split, config_with(config, unlearn_settle_passes=0))
+    heldout = same_user_pairs(forgotten, split.valid_heldout)
+    targets = TARGET_FUNCTIONS[config["unlearn_hinge_target"]](passed, forgotten, heldout, pairs(split.retain_train))
+    scores = pair_scores(unlearned, *forgotten, raw=True).numpy()
+    spread = pair_scores(unlearned, *heldout, raw=True).numpy().std()
+    share = float(np.mean(np.abs(scores - targets.numpy()) < PILE_UP * spread))
+    return [f"Forgotten scores within {PILE_UP} sd of their settle targets (read where the passes stopped, before "
+            f"the {config['unlearn_settle_passes']} settle pass(es)): {share:.3f}.", ""]
 
 
 def group_tables(covariates, percentiles, labels, groups=5):

@@ -238,6 +238,7 @@ def unlearn_and_audit(config, settings, methods, model, split, original_time, in
     stopping = {
         "rule": outcome.stopped_by if outcome else "early_stopping",
         "passes": outcome.passes if outcome else None,
+        "settle_passes": outcome.settle_passes if outcome else 0,
         "log": outcome.log if outcome else [],
     }
     report = build_report(config["model"], config["dataset"], primary, request, table, stopping, None, noise_floor)

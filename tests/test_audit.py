@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from recbole_unlearn.audit.ranking import ranking_metrics
+from recbole_unlearn.audit.report import stopping_words
 from recbole_unlearn.data.pairs import concat_pairs, pairs
 from recbole_unlearn.quick_start import load_run
 from recbole_unlearn.scoring import auc
@@ -24,3 +25,10 @@ def test_auc_counts_ties_as_half_and_matches_pairwise_definition():
     pairwise = np.mean([(p > n) + 0.5 * (p == n) for p in pos for n in neg])
     assert auc(pos, neg) == pytest.approx(pairwise)
     assert auc([1.0, 2.0], [0.0]) == 1.0 and auc([0.0], [1.0, 2.0]) == 0.0
+
+
+def test_stopping_words_name_the_rule_the_pass_and_the_settle_passes():
+    assert stopping_words({"rule": "budget", "passes": 10, "settle_passes": 1}) == (
+        "stopped by `budget` after pass 10, then 1 settle pass")
+    assert stopping_words({"rule": "hinge", "passes": 3, "settle_passes": 0}) == "stopped by `hinge` after pass 3"
+    assert stopping_words({"rule": "early_stopping", "passes": None}) == "retrained from scratch to early stopping"

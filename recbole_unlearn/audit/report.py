@@ -138,7 +138,9 @@ def stopping_words(stopping) -> str:
         return "retrained from scratch to early stopping"
     if not stopping["passes"]:
         return "no gradient passes"
-    return f"stopped by `{stopping['rule']}` after pass {stopping['passes']}"
+    settled = stopping.get("settle_passes", 0)  # absent in reports written before settle passes
+    then = f", then {settled} settle pass{'es' if settled > 1 else ''}" if settled else ""
+    return f"stopped by `{stopping['rule']}` after pass {stopping['passes']}{then}"
 
 
 def tradeoff_plot(results: dict, path, title):

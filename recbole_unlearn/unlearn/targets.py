@@ -72,69 +72,65 @@ def user_mean_targets(model, forget, heldout, history=None):
 
 
 class CandidateRows:
-    """The candidate score rows (:func:`~recbole_unlearn.scoring.candidate_scores`) of some users, batch by batch;
-    kept after a first pass when they hold at most ``budget`` scores, so that a second pass does not score again.
-    With ``keep_curves``, each batch's :func:`score_curve` is kept from its first scoring whatever the budget
-    (:func:`user_curves`)."""
+    """The candidate score rows (:func:`~recbole_unlearn.scoring.candidate_scores`) of some users, batch by batch, each
+    with its ascending sort (retained history at :math:`-\\infty` first) and its users' :func:`score_curve`; the
+    rows and their sorts are kept after a first pass when they hold at most ``budget`` scores each, so that a second
+    pass does not score again, and the curves are kept whatever the budget."""
 
-    def __init__(self, model, users, history, batch_users=512, budget=2**26, keep_curves=False):
+    def __init__(self, model, users, history, batch_users=512, budget=2**26):
         self.model, self.history, self.batch_users = model, history, batch_users
         self.users = np.unique(np.asarray(users))
         self.kept = {} if len(self.users) * model.n_items <= budget else None
-        self.curves = {} if keep_curves else None
+        self.curves = {}
 
     def __iter__(self):
-        """``(batch of users, their candidate scores)`` pairs, users in increasing order."""
+        """``(batch of users, their candidate scores, the same sorted ascending)`` triples, numpy arrays, users in
+        increasing order."""
         for start in range(0, len(self.users), self.batch_users):
             batch = self.users[start : start + self.batch_users]
-            scores = None if self.kept is None else self.kept.get(start)
-            if scores is None:
-                scores = candidate_scores(self.model, batch, self.history)
-                if self.curves is not None:
-                    self.curves.setdefault(start, score_curve(scores))
+            scored = None if self.kept is None else self.kept.get(start)
+            if scored is None:
+                scores = candidate_scores(self.model, batch, self.history).cpu().numpy()
+                scored = (scores, sorted_rows(scores))
+                self.curves.setdefault(start, score_curve(scored[1]))
                 if self.kept is not None:
-                    self.kept[start] = scores
-            yield batch, scores
+                    self.kept[start] = scored
+            yield batch, *scored
 
     def rows_of(self, users):
-        """``(scores of a batch, row of each pair in it, positions of those pairs in users)``, numpy arrays, for the
-        pairs whose user (``users``, all among :attr:`users`) is in the batch, batch by batch (numpy's compare,
-        count and partition are several times torch's on CPU)."""
+        """``(scores of a batch, their ascending sorts, row of each pair in it, positions of those pairs in users)``
+        for the pairs whose user (``users``, all among :attr:`users`) is in the batch, batch by batch."""
         users = np.asarray(users)
-        for batch, scores in self:
+        for batch, scores, ordered in self:
             mine = np.flatnonzero(np.isin(users, batch))
-            yield scores.cpu().numpy(), np.searchsorted(batch, users[mine]), mine
+            yield scores, ordered, np.searchsorted(batch, users[mine]), mine
 
 
-#: elements of one ``pairs x items`` comparison in :func:`candidate_ranks` (64 MiB of float32)
-CHUNK_ELEMENTS = 2**24
+def sorted_rows(scores) -> np.ndarray:
+    """Each row of ``scores`` sorted ascending, the rows split over as many threads as torch uses (numpy's sort
+    releases the GIL)."""
+    ordered = np.empty_like(scores)
+    parts = np.array_split(np.arange(len(scores)), torch.get_num_threads())
+    with ThreadPoolExecutor(len(parts)) as pool:
+        for part, rows in zip(parts, pool.map(lambda part: np.sort(scores[part], axis=1), parts)):
+            ordered[part] = rows
+    return ordered
 
 
-def in_threads(work, n):
-    """``[(part, work(part)), ...]`` for the parts of ``range(n)`` split over as many threads as torch uses: numpy's
-    compare, count and partition kernels release the GIL, so the parts run in parallel."""
-    threads = torch.get_num_threads()
-    parts = np.array_split(np.arange(n), threads)
-    with ThreadPoolExecutor(threads) as pool:
-        return list(zip(parts, pool.map(work, parts)))
+def candidate_counts(ordered) -> np.ndarray:
+    """Candidates per sorted row: the entries above the retained history's :math:`-\\infty`."""
+    return np.count_nonzero(ordered > -np.inf, axis=1)
 
 
 def candidate_ranks(rows, pairs_):
     """:math:`r(u, i)` for each pair: how many of the user's candidate items (history excluded) score above it;
-    ``rows``: the :class:`CandidateRows` of the pairs' users. The pairs are compared with their users' rows in
-    chunks of :data:`CHUNK_ELEMENTS`, whatever the number of items (:func:`in_threads`)."""
+    ``rows``: the :class:`CandidateRows` of the pairs' users. One binary search in the user's sorted row per pair."""
     users, items = (np.asarray(a) for a in pairs_)
     ranks = np.zeros(len(users), dtype=np.int64)
-    for scores, row, mine in rows.rows_of(users):
+    for scores, ordered, row, mine in rows.rows_of(users):
         own = scores[row, items[mine]]
-        step = max(1, CHUNK_ELEMENTS // scores.shape[1])
-
-        def count(part, scores=scores, row=row, own=own, step=step):
-            chunks = (part[start : start + step] for start in range(0, len(part), step))
-            return [np.count_nonzero(scores[row[c]] > own[c, None], axis=1) for c in chunks]
-
-        for part, counts in in_threads(count, len(mine)):
-            ranks[mine[part]] = np.concatenate(counts) if counts else []
+        above = [np.searchsorted(ordered[r], value, side="right") for r, value in zip(row, own)]
+        ranks[mine] = ordered.shape[1] - np.asarray(above, dtype=np.int64)
     return ranks
 
 
@@ -193,14 +189,11 @@ def strata_matching(forget_ranks, heldout_ranks, forget, heldout, history, rows)
 
 def neighbour_matching(forget_ranks, heldout_ranks, forget, heldout, history, rows) -> np.ndarray:
     """``rank_matched_neighbours``: matching among each pair's nearest pairs in :func:`pair_contexts`
-    (:func:`neighbour_matched_ranks`); its contexts read the users' score curves (:attr:`reads_curves`)."""
+    (:func:`neighbour_matched_ranks`)."""
     users, items = (np.concatenate([np.asarray(f), np.asarray(h)]) for f, h in zip(forget, heldout))
     context = pair_contexts(rows, users, items, history)
     n_forget = len(forget_ranks)
     return neighbour_matched_ranks(forget_ranks, heldout_ranks, context[:n_forget], context[n_forget:])
-
-
-neighbour_matching.reads_curves = True  # the candidate rows keep each batch's curve from their first scoring
 
 
 def rank_matched_targets(model, forget, heldout, history, batch_users=512, matching=pooled_matching):
@@ -209,33 +202,27 @@ def rank_matched_targets(model, forget, heldout, history, batch_users=512, match
     if len(heldout[0]) == 0:
         return user_mean_targets(model, forget, heldout)
     f_users, n_forget = np.asarray(forget[0]), len(forget[0])
-    # held-out pairs: the same users; curves taken as the ranks score the rows where the matching reads them
-    rows = CandidateRows(model, f_users, users_history(history, f_users), batch_users,
-                         keep_curves=getattr(matching, "reads_curves", False))
+    rows = CandidateRows(model, f_users, users_history(history, f_users), batch_users)  # held-out: the same users
     ranks = candidate_ranks(rows, [np.concatenate([f, h]) for f, h in zip(forget, heldout)])
     target_ranks = matching(ranks[:n_forget], ranks[n_forget:], forget, heldout, history, rows)
     return torch.from_numpy(scores_at_ranks(rows, f_users, target_ranks))
 
 
-def score_curve(scores) -> tuple:
-    """``(top, level)`` per row of candidate scores: the highest and the :data:`CURVE_RANK`-th highest (the lowest
-    candidate's where a row has fewer), as float64 numpy arrays, from one ``topk``."""
-    best = scores.topk(min(CURVE_RANK + 1, scores.size(1)), dim=1).values
-    level = torch.where(torch.isfinite(best), best, torch.inf).min(1).values
-    return best[:, 0].double().numpy(), level.double().numpy()
+def score_curve(ordered) -> tuple:
+    """``(top, level)`` per row of candidate scores sorted ascending (:func:`sorted_rows`): the highest and the
+    :data:`CURVE_RANK`-th highest (the lowest candidate's where a row has fewer), as float64 numpy arrays."""
+    last = ordered.shape[1] - 1
+    level_at = last - np.minimum(CURVE_RANK, candidate_counts(ordered) - 1)
+    return ordered[:, last].astype(np.float64), ordered[np.arange(len(ordered)), level_at].astype(np.float64)
 
 
 def user_curves(rows) -> tuple:
     """``(users, top, level)``: the :func:`score_curve` of each user of ``rows`` (:class:`CandidateRows`), as kept
-    from their first scoring where the rows keep curves (a pass scores the batches never scored yet), else from a
-    pass over the rows."""
-    if rows.curves is None:
-        curves = [score_curve(scores) for _, scores in rows]
-    else:
-        if len(rows.curves) < -(-len(rows.users) // rows.batch_users):
-            for _ in rows:
-                pass
-        curves = [rows.curves[start] for start in sorted(rows.curves)]
+    from their first scoring (a pass scores the batches never scored yet)."""
+    if len(rows.curves) < -(-len(rows.users) // rows.batch_users):
+        for _ in rows:
+            pass
+    curves = [rows.curves[start] for start in sorted(rows.curves)]
     top = np.concatenate([curve[0] for curve in curves]) if curves else np.zeros(0)
     level = np.concatenate([curve[1] for curve in curves]) if curves else np.zeros(0)
     return rows.users, top, level
@@ -266,20 +253,12 @@ def neighbour_matched_ranks(forget_ranks, heldout_ranks, forget_context, heldout
 
 
 def scores_at_ranks(rows, users, target_ranks) -> np.ndarray:
-    """User ``users[k]``'s ``target_ranks[k]``-th highest candidate score (0-based), from ``rows`` (their
-    :class:`CandidateRows`); a rank past the user's last candidate takes that one. One selection per pair
-    (``np.partition``, :func:`in_threads`), no sort of whole rows."""
+    """User ``users[k]``'s ``target_ranks[k]``-th highest candidate score (0-based), read from its sorted row in
+    ``rows`` (their :class:`CandidateRows`); a rank past the user's last candidate takes that one."""
     targets = np.zeros(len(users), dtype=np.float32)
-    for scores, row, mine in rows.rows_of(users):
-        candidates = np.count_nonzero(scores > -np.inf, axis=1)[row]
-        # the R-th highest of n scores (-inf below every candidate) is the (n - 1 - R)-th smallest, 0-based
-        k = scores.shape[1] - 1 - np.minimum(target_ranks[mine], candidates - 1)
-
-        def select(part, scores=scores, row=row, k=k):
-            return [np.partition(scores[r], k_)[k_] for r, k_ in zip(row[part], k[part])]
-
-        for part, values in in_threads(select, len(mine)):
-            targets[mine[part]] = values
+    for _, ordered, row, mine in rows.rows_of(users):
+        candidates = candidate_counts(ordered)[row]
+        targets[mine] = ordered[row, ordered.shape[1] - 1 - np.minimum(target_ranks[mine], candidates - 1)]
     return targets
 
 

@@ -53,9 +53,11 @@ from recbole_unlearn.unlearn.targets import TARGET_FUNCTIONS
 
 @dataclass
 class UnlearnOutcome:
-    """What a run of :meth:`UnlearningTrainer.unlearn` did: passes, which rule stopped it and when, per-pass log."""
+    """What a run of :meth:`UnlearningTrainer.unlearn` did: passes, which rule stopped it and when, the settle passes
+    after it, per-pass log."""
 
     passes: int = 0
+    settle_passes: int = 0
     stopped_by: str = "budget"
     stop_value: float = None
     log: list = field(default_factory=list)
@@ -121,8 +123,10 @@ class UnlearningTrainer:
                     if settle == 0:
                         data, optimizer = self._settle_data(data, heldout, history), self._rowwise_optimizer(split)
                     outcome.log.append({"settle_pass": settle + 1, "loss": self._pass(data, optimizer)})
+                    outcome.settle_passes = settle + 1
         processes.finish(model)
-        self.logger.info(f"unlearning stopped by rule '{outcome.stopped_by}' after pass {outcome.passes}")
+        self.logger.info(f"unlearning stopped by rule '{outcome.stopped_by}' after pass {outcome.passes}"
+                         f" ({outcome.settle_passes} settle passes after it)")
         return outcome
 
     def _moving_rows(self, split):
