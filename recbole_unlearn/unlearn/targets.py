@@ -42,7 +42,6 @@ looks at a gold model.
 """
 
 import functools
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -91,7 +90,7 @@ class CandidateRows:
             scored = None if self.kept is None else self.kept.get(start)
             if scored is None:
                 scores = candidate_scores(self.model, batch, self.history).cpu().numpy()
-                scored = (scores, sorted_rows(scores))
+                scored = (scores, np.sort(scores, axis=1))  # numpy's sort: several times torch's on CPU
                 self.curves.setdefault(start, score_curve(scored[1]))
                 if self.kept is not None:
                     self.kept[start] = scored
@@ -104,17 +103,6 @@ class CandidateRows:
         for batch, scores, ordered in self:
             mine = np.flatnonzero(np.isin(users, batch))
             yield scores, ordered, np.searchsorted(batch, users[mine]), mine
-
-
-def sorted_rows(scores) -> np.ndarray:
-    """Each row of ``scores`` sorted ascending, the rows split over as many threads as torch uses (numpy's sort
-    releases the GIL)."""
-    ordered = np.empty_like(scores)
-    parts = np.array_split(np.arange(len(scores)), torch.get_num_threads())
-    with ThreadPoolExecutor(len(parts)) as pool:
-        for part, rows in zip(parts, pool.map(lambda part: np.sort(scores[part], axis=1), parts)):
-            ordered[part] = rows
-    return ordered
 
 
 def candidate_counts(ordered) -> np.ndarray:
@@ -209,7 +197,7 @@ def rank_matched_targets(model, forget, heldout, history, batch_users=512, match
 
 
 def score_curve(ordered) -> tuple:
-    """``(top, level)`` per row of candidate scores sorted ascending (:func:`sorted_rows`): the highest and the
+    """``(top, level)`` per row of candidate scores sorted ascending (``np.sort``): the highest and the
     :data:`CURVE_RANK`-th highest (the lowest candidate's where a row has fewer), as float64 numpy arrays."""
     last = ordered.shape[1] - 1
     level_at = last - np.minimum(CURVE_RANK, candidate_counts(ordered) - 1)

@@ -119,9 +119,9 @@ class UnlearningTrainer:
             data = StepData(forget_u, forget_i, targets, retain_u, retain_i, negatives, reference, settings.forget_loss)
             with self._moving_rows(split):
                 self._passes(progress, data, optimizer, heldout, outcome)
+                if settings.settle_passes:
+                    data, optimizer = self._settle_data(data, heldout, history), self._rowwise_optimizer(split)
                 for settle in range(settings.settle_passes):
-                    if settle == 0:
-                        data, optimizer = self._settle_data(data, heldout, history), self._rowwise_optimizer(split)
                     outcome.log.append({"settle_pass": settle + 1, "loss": self._pass(data, optimizer)})
                     outcome.settle_passes = settle + 1
         processes.finish(model)
