@@ -110,10 +110,13 @@ VARIANTS = {
         "unlearn_hinge_target": target} for name, target in (
             ("rank", "rank_matched"), ("strata", "rank_matched_strata"), ("neighbour", "rank_matched_neighbours"))},
     # then a pass to targets read again where the passes stopped, from either side (unlearn_settle_passes)
-    **{f"neighbour-matched hinge, 4 steps a pass, {passes} + {settle} settle": {
+    **{f"{name}-matched hinge, 4 steps a pass, {passes} + {settle} settle": {
         **RANK_MATCHED, "unlearn_lr_rest": 0.0, "unlearn_lr_touched": 0.0225, "unlearn_steps_per_pass": 4,
-        "unlearn_hinge_target": "rank_matched_neighbours", "unlearn_epochs": passes, "unlearn_settle_passes": settle}
-       for passes, settle in ((10, 1), (9, 1), (8, 2))},
+        "unlearn_hinge_target": target, "unlearn_epochs": passes, "unlearn_settle_passes": settle}
+       for name, target, passes, settle in (("neighbour", "rank_matched_neighbours", 10, 1),
+                                            ("neighbour", "rank_matched_neighbours", 9, 1),
+                                            ("neighbour", "rank_matched_neighbours", 8, 2),
+                                            ("rank", "rank_matched", 9, 1))},
     "reverse_bpr (pop+anchor, AUC stop)": {
         **PLAIN, "unlearn_method": "reverse_bpr", "unlearn_neg_sampling": "popularity", "unlearn_anchor_weight": 10.0,
         "unlearn_epochs": 20, "unlearn_stop": ["mia_auc"],
