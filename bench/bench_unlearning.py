@@ -298,7 +298,9 @@ def recipe_label(recipe):
         if forget == "hinge":
             forget = "hinge to " + recipe.get("unlearn_hinge_target", "user_mean")
         rules = "/".join(recipe["unlearn_stop"])
-        label += f" ({forget} x{recipe['forget_weight']:g}, {recipe['unlearn_epochs']} passes, {rules})"
+        settle = recipe.get("unlearn_settle_passes") or 0
+        label += (f" ({forget} x{recipe['forget_weight']:g}, {recipe['unlearn_epochs']} passes, {rules}"
+                  + (f", {settle} settle" if settle else "") + ")")
     if recipe.get("unlearn_revoked_steps"):
         label += f" + {recipe['unlearn_revoked_steps']} push-down steps"
     return label
