@@ -216,3 +216,14 @@ def test_settle_passes_pull_forgotten_scores_to_targets_read_where_the_passes_st
     assert after.abs().mean() < 0.5 * before.abs().mean()  # measured: 0.32x (a hinge settle pass: 0.92x)
     spread = pair_scores(settled, *heldout).std()
     assert (after.abs() < 0.01 * spread).float().mean() < 0.1  # pulled near the targets, not piled up at them
+
+
+def test_rows_too_large_to_keep_read_the_same_ranks_targets_and_curves(case):
+    """Kept rows are sorted once and searched; rows scored afresh are compared and partitioned pair by pair."""
+    _, model, _, forget, _, history = case
+    kept = CandidateRows(model, forget[0], history, batch_users=7)
+    afresh = CandidateRows(model, forget[0], history, batch_users=7, budget=0)
+    assert np.array_equal(candidate_ranks(kept, forget), candidate_ranks(afresh, forget))
+    target_ranks = np.arange(len(forget[0])) % 40
+    assert np.array_equal(scores_at_ranks(kept, forget[0], target_ranks), scores_at_ranks(afresh, forget[0], target_ranks))
+    assert all(np.array_equal(a, b) for a, b in zip(user_curves(kept), user_curves(afresh)))

@@ -71,10 +71,12 @@ def user_mean_targets(model, forget, heldout, history=None):
 
 
 class CandidateRows:
-    """The candidate score rows (:func:`~recbole_unlearn.scoring.candidate_scores`) of some users, batch by batch, each
-    with its ascending sort (retained history at :math:`-\\infty` first) and its users' :func:`score_curve`; the
-    rows and their sorts are kept after a first pass when they hold at most ``budget`` scores each, so that a second
-    pass does not score again, and the curves are kept whatever the budget."""
+    """The candidate score rows (:func:`~recbole_unlearn.scoring.candidate_scores`) of some users, batch by batch, and
+    their users' :func:`score_curve`. Rows that fit in ``budget`` scores are kept after a first pass, so that a second
+    pass does not score again, with their ascending sort (retained history at :math:`-\\infty` first), which serves
+    every rank and target of both passes; rows too large to keep are scored again and read pair by pair (sorting a
+    row of 10^5 items for two pairs costs more than comparing them with it). The curves are kept whatever the
+    budget."""
 
     def __init__(self, model, users, history, batch_users=512, budget=2**26):
         self.model, self.history, self.batch_users = model, history, batch_users
@@ -83,42 +85,55 @@ class CandidateRows:
         self.curves = {}
 
     def __iter__(self):
-        """``(batch of users, their candidate scores, the same sorted ascending)`` triples, numpy arrays, users in
-        increasing order."""
+        """``(batch of users, their candidate scores, the same sorted ascending or None)`` triples, numpy arrays, users
+        in increasing order."""
         for start in range(0, len(self.users), self.batch_users):
             batch = self.users[start : start + self.batch_users]
             scored = None if self.kept is None else self.kept.get(start)
             if scored is None:
                 scores = candidate_scores(self.model, batch, self.history).cpu().numpy()
-                scored = (scores, np.sort(scores, axis=1))  # numpy's sort: several times torch's on CPU
-                self.curves.setdefault(start, score_curve(scored[1]))
+                ordered = None if self.kept is None else np.sort(scores, axis=1)  # numpy's: several times torch's
+                scored = (scores, ordered)
+                top = ordered if ordered is not None else top_scores(scores, CURVE_RANK + 1)
+                self.curves.setdefault(start, score_curve(top))
                 if self.kept is not None:
                     self.kept[start] = scored
             yield batch, *scored
 
     def rows_of(self, users):
-        """``(scores of a batch, their ascending sorts, row of each pair in it, positions of those pairs in users)``
-        for the pairs whose user (``users``, all among :attr:`users`) is in the batch, batch by batch."""
+        """``(scores of a batch, their ascending sorts or None, row of each pair in it, positions of those pairs in
+        users)`` for the pairs whose user (``users``, all among :attr:`users`) is in the batch, batch by batch."""
         users = np.asarray(users)
         for batch, scores, ordered in self:
             mine = np.flatnonzero(np.isin(users, batch))
             yield scores, ordered, np.searchsorted(batch, users[mine]), mine
 
 
+def top_scores(scores, k) -> np.ndarray:
+    """The ``k`` highest scores of each row, ascending (one ``np.partition`` with the last ``k`` positions)."""
+    n = scores.shape[1]
+    k = min(k, n)
+    return np.partition(scores, range(n - k, n), axis=1)[:, n - k :]
+
+
 def candidate_counts(ordered) -> np.ndarray:
-    """Candidates per sorted row: the entries above the retained history's :math:`-\\infty`."""
+    """Candidates per row: the entries above the retained history's :math:`-\\infty`."""
     return np.count_nonzero(ordered > -np.inf, axis=1)
 
 
 def candidate_ranks(rows, pairs_):
     """:math:`r(u, i)` for each pair: how many of the user's candidate items (history excluded) score above it;
-    ``rows``: the :class:`CandidateRows` of the pairs' users. One binary search in the user's sorted row per pair."""
+    ``rows``: the :class:`CandidateRows` of the pairs' users. One binary search in the user's sorted row per pair, or
+    one comparison with the user's row where the rows are not kept."""
     users, items = (np.asarray(a) for a in pairs_)
     ranks = np.zeros(len(users), dtype=np.int64)
     for scores, ordered, row, mine in rows.rows_of(users):
         own = scores[row, items[mine]]
-        above = [np.searchsorted(ordered[r], value, side="right") for r, value in zip(row, own)]
-        ranks[mine] = ordered.shape[1] - np.asarray(above, dtype=np.int64)
+        if ordered is not None:
+            above = [np.searchsorted(ordered[r], value, side="right") for r, value in zip(row, own)]
+            ranks[mine] = ordered.shape[1] - np.asarray(above, dtype=np.int64)
+        else:
+            ranks[mine] = [np.count_nonzero(scores[r] > value) for r, value in zip(row, own)]
     return ranks
 
 
@@ -197,8 +212,9 @@ def rank_matched_targets(model, forget, heldout, history, batch_users=512, match
 
 
 def score_curve(ordered) -> tuple:
-    """``(top, level)`` per row of candidate scores sorted ascending (``np.sort``): the highest and the
-    :data:`CURVE_RANK`-th highest (the lowest candidate's where a row has fewer), as float64 numpy arrays."""
+    """``(top, level)`` per row of candidate scores sorted ascending (whole rows, or their :func:`top_scores`): the
+    highest and the :data:`CURVE_RANK`-th highest (the lowest candidate's where a row has fewer), as float64 numpy
+    arrays."""
     last = ordered.shape[1] - 1
     level_at = last - np.minimum(CURVE_RANK, candidate_counts(ordered) - 1)
     return ordered[:, last].astype(np.float64), ordered[np.arange(len(ordered)), level_at].astype(np.float64)
@@ -242,11 +258,17 @@ def neighbour_matched_ranks(forget_ranks, heldout_ranks, forget_context, heldout
 
 def scores_at_ranks(rows, users, target_ranks) -> np.ndarray:
     """User ``users[k]``'s ``target_ranks[k]``-th highest candidate score (0-based), read from its sorted row in
-    ``rows`` (their :class:`CandidateRows`); a rank past the user's last candidate takes that one."""
+    ``rows`` (their :class:`CandidateRows`), or selected from its row where the rows are not kept; a rank past the
+    user's last candidate takes that one."""
     targets = np.zeros(len(users), dtype=np.float32)
-    for _, ordered, row, mine in rows.rows_of(users):
-        candidates = candidate_counts(ordered)[row]
-        targets[mine] = ordered[row, ordered.shape[1] - 1 - np.minimum(target_ranks[mine], candidates - 1)]
+    for scores, ordered, row, mine in rows.rows_of(users):
+        candidates = candidate_counts(scores)[row]
+        # the R-th highest of n scores (-inf below every candidate) is the (n - 1 - R)-th smallest, 0-based
+        at = scores.shape[1] - 1 - np.minimum(target_ranks[mine], candidates - 1)
+        if ordered is not None:
+            targets[mine] = ordered[row, at]
+        else:
+            targets[mine] = [np.partition(scores[r], k)[k] for r, k in zip(row, at)]
     return targets
 
 
