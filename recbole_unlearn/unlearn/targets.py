@@ -116,9 +116,9 @@ def top_scores(scores, k) -> np.ndarray:
     return np.partition(scores, range(n - k, n), axis=1)[:, n - k :]
 
 
-def candidate_counts(ordered) -> np.ndarray:
-    """Candidates per row: the entries above the retained history's :math:`-\\infty`."""
-    return np.count_nonzero(ordered > -np.inf, axis=1)
+def candidate_counts(scores) -> np.ndarray:
+    """Candidates per row of scores (sorted or not): the entries above the retained history's :math:`-\\infty`."""
+    return np.count_nonzero(scores > -np.inf, axis=1)
 
 
 def candidate_ranks(rows, pairs_):
