@@ -20,14 +20,13 @@ build >= 10x faster, Recall@20 within noise.
 Run from the repository root (``--quick`` is a smoke run: 3 training epochs, few repeats, 10^5 synthetic only;
 ``--out FILE`` also writes the tables to FILE; ``--threads N`` overrides the 2 threads)::
 
-    . .venv/bin/activate && python bench/bench_lightgcn.py [--quick] [--out bench/results/lightgcn.md]
+    python -m bench.bench_lightgcn [--quick] [--out bench/results/lightgcn.md]
 
 Run it on an otherwise idle machine: with 2 torch threads on 2 cores, any other busy process makes torch's parallel
 kernels (both models' training, our adjacency build) wait on descheduled threads and run many times slower, while
 RecBole's adjacency build is mostly single-threaded scipy; the 1-minute load average is printed with the tables.
 """
 
-import argparse
 import multiprocessing
 import os
 import statistics
@@ -44,7 +43,7 @@ import scipy.sparse as sp
 import torch
 from recbole.model.general_recommender.lightgcn import LightGCN as RecBoleLightGCN
 
-from recbole_unlearn.atomic import atomic_write
+from bench.common import argument_parser, quiet_config, write_text
 from recbole_unlearn.model.graph import normalized_adjacency
 from recbole_unlearn.quick_start import load_run, run
 
@@ -172,24 +171,24 @@ def tables(m, synthetic, s, load):
     ours, rb = m["ours"], m["RecBole"]
     delta = ours["recall"] - rb["recall"]
     lines = [
-        f"LightGCN, ours vs RecBole {recbole.__version__}, on {DATASET} ({ours['device']}, "
-        f"torch.set_num_threads({torch.get_num_threads()}); torch {torch.__version__}, scipy {scipy.__version__}; "
-        f"1-min load average {load[0]:.1f} at start, {load[1]:.1f} at end)",
+        (f"LightGCN, ours vs RecBole {recbole.__version__}, on {DATASET} ({ours['device']}, "
+         f"torch.set_num_threads({torch.get_num_threads()}); torch {torch.__version__}, scipy {scipy.__version__}; "
+         f"1-min load average {load[0]:.1f} at start, {load[1]:.1f} at end)"),
         "",
         "| measure | ours | RecBole | RecBole/ours | target | met |",
         "|---|---|---|---|---|---|",
         speedup_row(f"training epoch (mean of {s.epochs} after {s.warmup} warm-up)", ours["epoch"], rb["epoch"], 2),
         speedup_row(f"normalised adjacency build (median of {s.repeats})", ours["adjacency"], rb["adjacency"], 10),
         speedup_row(f"full-sort evaluation, test (median of {s.repeats})", ours["evaluate"], rb["evaluate"]),
-        f"| test Recall@20 after early stopping | {ours['recall']:.4f} | {rb['recall']:.4f} | "
-        f"{rb['recall'] / ours['recall']:.3f} (diff {delta:+.4f}) | within noise (abs diff <= {RECALL_NOISE}) "
-        f"| {'yes' if abs(delta) <= RECALL_NOISE else 'NO'} |",
-        f"| epochs run (stopping_step {ours['stopping_step']}) / full run time with per-epoch validation | "
-        f"{ours['epochs_trained']} / {seconds(ours['full_run'])} | {rb['epochs_trained']} / "
-        f"{seconds(rb['full_run'])} | {rb['full_run'] / ours['full_run']:.1f}x (time) | | |",
+        (f"| test Recall@20 after early stopping | {ours['recall']:.4f} | {rb['recall']:.4f} | "
+         f"{rb['recall'] / ours['recall']:.3f} (diff {delta:+.4f}) | within noise (abs diff <= {RECALL_NOISE}) "
+         f"| {'yes' if abs(delta) <= RECALL_NOISE else 'NO'} |"),
+        (f"| epochs run (stopping_step {ours['stopping_step']}) / full run time with per-epoch validation | "
+         f"{ours['epochs_trained']} / {seconds(ours['full_run'])} | {rb['epochs_trained']} / "
+         f"{seconds(rb['full_run'])} | {rb['full_run'] / ours['full_run']:.1f}x (time) | | |"),
         "",
-        f"Normalised adjacency build on uniform-random synthetic interactions (median of {s.synthetic_repeats}; "
-        f"RecBole's in a worker process, skipped when one build exceeds {RECBOLE_BUDGET_S} s)",
+        (f"Normalised adjacency build on uniform-random synthetic interactions (median of {s.synthetic_repeats}; "
+         f"RecBole's in a worker process, skipped when one build exceeds {RECBOLE_BUDGET_S} s)"),
         "",
         "| interactions | users | items | ours | RecBole | RecBole/ours |",
         "|---|---|---|---|---|---|",
@@ -209,12 +208,8 @@ def tables(m, synthetic, s, load):
     return "\n".join(lines)
 
 
-def write_atomically(path, text):
-    atomic_write(path, lambda f: f.write(text + "\n"))
-
-
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argument_parser(__spec__.name, __doc__)
     parser.add_argument("--quick", action="store_true", help="smoke run: few epochs and repeats")
     parser.add_argument("--out", metavar="FILE", help="also write the markdown tables to FILE")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2: a 2-core machine)")
@@ -224,14 +219,13 @@ def main(argv=None):
     models = {"ours": "LightGCN", "RecBole": RecBoleLightGCN}
     load_at_start = os.getloadavg()[0]  # other processes on this machine skew wall-clock timings; reported with them
     with tempfile.TemporaryDirectory() as tmp:
-        config = {"show_progress": False, "state": "ERROR", "use_gpu": False, "seed": 2020, "reproducibility": True,
-                  "checkpoint_dir": os.path.join(tmp, "saved")}
+        config = quiet_config(os.path.join(tmp, "saved"), use_gpu=False, seed=2020, reproducibility=True)
         measured = ml100k_comparison(models, config, s, tmp)
     synthetic = synthetic_build_times(s.sizes, s.synthetic_repeats, args.threads)
     text = tables(measured, synthetic, s, (load_at_start, os.getloadavg()[0]))
     print(text)
     if args.out:
-        write_atomically(args.out, text)
+        write_text(args.out, text + "\n")
 
 
 if __name__ == "__main__":

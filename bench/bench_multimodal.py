@@ -30,29 +30,43 @@ resumes; ``--fresh`` ignores earlier runs, ``--report-only`` re-tabulates them w
 
 Run from the repository root, on an otherwise idle machine (the 1-minute load average is printed with the tables)::
 
-    . .venv/bin/activate && python bench/bench_multimodal.py --out bench/results/multimodal.md        # everything
-    python bench/bench_multimodal.py --datasets lfm2k --sets text+audio --seeds 2020 --models VBPR,LightGCN
-    python bench/bench_multimodal.py --quick     # smoke run: epochs capped at 3, numbers meaningless
+    python -m bench.bench_multimodal --out bench/results/multimodal.md        # everything
+    python -m bench.bench_multimodal --datasets lfm2k --sets text+audio --seeds 2020 --models VBPR,LightGCN
+    python -m bench.bench_multimodal --quick     # smoke run: epochs capped at 3, numbers meaningless
+    python -m bench.bench_multimodal --report-only --out bench/results/multimodal.md   # re-tabulate saved runs
 
-``--data_path`` (default /work/shared/data) holds the lfm2k folder; a missing folder skips that dataset with a line.
-``--threads`` sets ``torch.set_num_threads`` in each child (default 2).
+``--data_path`` (default: ``shared/data`` beside the repository) holds the lfm2k folder; a missing folder skips that
+dataset with a line. ``--threads`` sets ``torch.set_num_threads`` in each child (default 2).
 """
 
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import warnings
+from dataclasses import dataclass
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # bench_lightgcn, also when imported from elsewhere
+import torch
 
-import torch  # noqa: E402
-from bench_lightgcn import write_atomically  # noqa: E402
+from bench.common import (
+    EMBEDDED,
+    RESULTS,
+    ROOT,
+    add_run_arguments,
+    argument_parser,
+    data_path_for,
+    dataset_available,
+    quiet_config,
+    resident_gib,
+    write_text,
+)
+from recbole_unlearn.data import create_dataset, data_preparation
+from recbole_unlearn.quick_start import load_config
+from recbole_unlearn.registry import build_model, build_trainer
 
 # pandas / RecBole deprecation chatter (fillna inplace, amp.GradScaler, torch.sparse.FloatTensor) would bury the table
 warnings.filterwarnings("ignore", category=FutureWarning)
@@ -62,18 +76,13 @@ BASELINE = "LightGCN"
 MULTIMODAL = ["VBPR", "MMLightGCN", "FREEDOM", "LATTICE"]
 MODELS = [BASELINE, *MULTIMODAL]
 #: dataset -> its modality sets ("+"-joined modality names; each a subset of the dataset's ``modalities``)
-DATASETS = {"lfm2k": ["text+audio", "text", "audio"], "ml-100k": ["text"]}
+DATASETS = {"lfm2k": ["text+audio", "text", "audio"], EMBEDDED: ["text"]}
 SEEDS = [2020, 2021, 2022]
-DATA_PATH = "/work/shared/data"
-RUNS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "multimodal-runs.jsonl")
+RUNS_FILE = str(RESULTS / "multimodal-runs.jsonl")
 EARLY_EPOCHS = 10  # a best epoch among the first this many (0-based index < EARLY_EPOCHS) is flagged
 QUICK_EPOCHS = 3
 RESULT_TAG = "BENCH_MULTIMODAL_RESULT "
 METRICS = ["recall@20", "ndcg@20", "recall@10", "ndcg@10"]
-
-
-def peak_rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
 
 
 def run_key(dataset, modality_set, model, seed, quick):
@@ -81,106 +90,151 @@ def run_key(dataset, modality_set, model, seed, quick):
     return f"{dataset}|{'-' if model == BASELINE else modality_set}|{model}|{seed}|{'quick' if quick else 'full'}"
 
 
+@dataclass(frozen=True)
+class RunSpec:
+    """One run: ``model`` on ``dataset`` with the modalities of ``modality_set``, one seed, quick (epochs capped at
+    :data:`QUICK_EPOCHS`) or full."""
+
+    model: str
+    dataset: str
+    modality_set: str
+    seed: int
+    quick: bool
+
+    @property
+    def key(self) -> str:
+        return run_key(self.dataset, self.modality_set, self.model, self.seed, self.quick)
+
+    @property
+    def label(self) -> str:
+        return f"{self.dataset} {self.modality_set} {self.model} seed {self.seed}"
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # child: one run, one process
-def measure_one(model_name, dataset, modality_set, seed, data_path, quick, threads):
-    """Train ``model_name`` to early stopping on ``dataset`` with the modalities of ``modality_set``, evaluate on test;
-    a dict of measurements (JSON-serialisable)."""
-    torch.set_num_threads(threads)
-    from recbole_unlearn.data import create_dataset, data_preparation
-    from recbole_unlearn.quick_start import load_config
-    from recbole_unlearn.registry import build_model, build_trainer
+def run_config(spec: RunSpec, data_path, checkpoint_dir):
+    """The run's config: the package defaults with the seed, reproducibility on, and the dataset's modalities narrowed
+    to ``spec.modality_set``."""
+    config_dict = quiet_config(checkpoint_dir, **data_path_for(spec.dataset, data_path), seed=spec.seed,
+                               reproducibility=True)
+    if spec.quick:
+        config_dict["epochs"] = QUICK_EPOCHS
+    config = load_config(spec.model, spec.dataset, config_dict=config_dict, argv=[])
+    available = dict(config["modalities"] or {})
+    wanted = spec.modality_set.split("+")
+    missing = [m for m in wanted if m not in available]
+    if missing:
+        raise SystemExit(f"bench_multimodal: dataset {spec.dataset} has no modality {missing[0]} ({sorted(available)})")
+    config["modalities"] = {m: available[m] for m in wanted}
+    return config
 
-    on_gpu = torch.cuda.is_available()
-    if on_gpu:
-        torch.cuda.reset_peak_memory_stats()
+
+class EpochRecorder:
+    """Wraps a trainer's ``_train_epoch`` (timed: training only, validation runs outside it) and its
+    ``_save_checkpoint`` (called when the validation score improves: the epochs whose checkpoint was kept)."""
+
+    def __init__(self, trainer, sync):
+        self.epoch_times, self.saved_epochs = [], []
+        train_epoch, save_checkpoint = trainer._train_epoch, trainer._save_checkpoint
+
+        def timed_train_epoch(*args, **kwargs):
+            sync()
+            start = time.perf_counter()
+            loss = train_epoch(*args, **kwargs)
+            sync()
+            self.epoch_times.append(time.perf_counter() - start)
+            return loss
+
+        def recording_save_checkpoint(epoch, *args, **kwargs):
+            self.saved_epochs.append(int(epoch))
+            return save_checkpoint(epoch, *args, **kwargs)
+
+        trainer._train_epoch, trainer._save_checkpoint = timed_train_epoch, recording_save_checkpoint
+
+
+@dataclass
+class Fit:
+    """What training and testing one run gave: its config, training dataset and model, the recorder of its epochs,
+    the setup and fit seconds, the best validation result and the test result of the best-validation checkpoint."""
+
+    config: object
+    dataset: object
+    model: object
+    epochs: EpochRecorder
+    setup_s: float
+    fit_s: float
+    best_valid: dict
+    test: dict
+
+
+def fit_and_test(spec: RunSpec, data_path) -> Fit:
+    """Train ``spec``'s model to early stopping (checkpoints in a temporary folder), evaluate its best-validation
+    checkpoint on test."""
     with tempfile.TemporaryDirectory() as tmp:
-        config_dict = {"show_progress": False, "state": "ERROR", "checkpoint_dir": os.path.join(tmp, "saved"),
-                       "data_path": data_path, "seed": seed, "reproducibility": True}
-        if quick:
-            config_dict["epochs"] = QUICK_EPOCHS
-        config = load_config(model_name, dataset, config_dict=config_dict, argv=[])
-        available = dict(config["modalities"] or {})
-        wanted = modality_set.split("+")
-        missing = [m for m in wanted if m not in available]
-        if missing:
-            raise SystemExit(f"bench_multimodal: dataset {dataset} has no modality {missing[0]} ({sorted(available)})")
-        config["modalities"] = {m: available[m] for m in wanted}
+        config = run_config(spec, data_path, os.path.join(tmp, "saved"))
         setup_start = time.perf_counter()
         train_data, valid_data, test_data = data_preparation(config, create_dataset(config))
         model = build_model(config, train_data._dataset)
         trainer = build_trainer(config, model)
         setup_s = time.perf_counter() - setup_start
-        sync = torch.cuda.synchronize if config["device"].type == "cuda" else (lambda: None)
-
-        epoch_times, saved_epochs = [], []
-        train_epoch, save_checkpoint = trainer._train_epoch, trainer._save_checkpoint
-
-        def timed_train_epoch(*args, **kwargs):  # training only: validation runs outside _train_epoch
-            sync()
-            start = time.perf_counter()
-            loss = train_epoch(*args, **kwargs)
-            sync()
-            epoch_times.append(time.perf_counter() - start)
-            return loss
-
-        def recording_save_checkpoint(epoch, *args, **kwargs):  # called when the validation score improves
-            saved_epochs.append(int(epoch))
-            return save_checkpoint(epoch, *args, **kwargs)
-
-        trainer._train_epoch, trainer._save_checkpoint = timed_train_epoch, recording_save_checkpoint
+        epochs = EpochRecorder(trainer, torch.cuda.synchronize if config["device"].type == "cuda" else (lambda: None))
         fit_start = time.perf_counter()
         _, best_valid = trainer.fit(train_data, valid_data, saved=True, show_progress=False)
         fit_s = time.perf_counter() - fit_start
         test_result = trainer.evaluate(test_data, load_best_model=True, show_progress=False)
-    features = getattr(train_data._dataset, "modality_features", {}) or {}
+    return Fit(config, train_data._dataset, model, epochs, setup_s, fit_s, best_valid, test_result)
+
+
+def measure_one(spec: RunSpec, data_path, threads):
+    """Train ``spec.model`` to early stopping on ``spec.dataset`` with the modalities of ``spec.modality_set``,
+    evaluate on test; a dict of measurements (JSON-serialisable)."""
+    torch.set_num_threads(threads)
+    on_gpu = torch.cuda.is_available()
+    if on_gpu:
+        torch.cuda.reset_peak_memory_stats()
+    fit = fit_and_test(spec, data_path)
+    features = getattr(fit.dataset, "modality_features", {}) or {}
+    times = fit.epochs.epoch_times
     return {
-        "key": run_key(dataset, modality_set, model_name, seed, quick),
-        "model": model_name,
-        "dataset": dataset,
-        "modality_set": modality_set,
-        "seed": seed,
-        "quick": quick,
-        "device": str(config["device"]),
-        "threads": torch.get_num_threads(),
-        "modalities": sorted(features) if model_name != BASELINE else [],
-        "feature_norm": {k: list(v) for k, v in (getattr(train_data._dataset, "feature_norm", {}) or {}).items()},
-        "n_users": int(train_data._dataset.user_num),
-        "n_items": int(train_data._dataset.item_num),
-        "epochs_run": len(epoch_times),
-        "best_epoch": saved_epochs[-1] if saved_epochs else None,
-        "s_per_epoch": sum(epoch_times) / len(epoch_times) if epoch_times else float("nan"),
-        "fit_s": fit_s,
-        "setup_s": setup_s,
-        "best_valid": {k: float(v) for k, v in dict(best_valid).items()},
-        "test": {k: float(v) for k, v in dict(test_result).items()},
-        "peak_rss_mb": peak_rss_mb(),
+        "key": spec.key, "model": spec.model, "dataset": spec.dataset, "modality_set": spec.modality_set,
+        "seed": spec.seed, "quick": spec.quick, "device": str(fit.config["device"]), "threads": torch.get_num_threads(),
+        "modalities": sorted(features) if spec.model != BASELINE else [],
+        "feature_norm": {k: list(v) for k, v in (getattr(fit.dataset, "feature_norm", {}) or {}).items()},
+        "n_users": int(fit.dataset.user_num),
+        "n_items": int(fit.dataset.item_num),
+        "epochs_run": len(times),
+        "best_epoch": fit.epochs.saved_epochs[-1] if fit.epochs.saved_epochs else None,
+        "s_per_epoch": sum(times) / len(times) if times else float("nan"),
+        "fit_s": fit.fit_s,
+        "setup_s": fit.setup_s,
+        "best_valid": {k: float(v) for k, v in dict(fit.best_valid).items()},
+        "test": {k: float(v) for k, v in dict(fit.test).items()},
+        "peak_rss_mb": resident_gib("VmHWM") * 1024,
         "gpu_peak_mb": torch.cuda.max_memory_allocated() / 2**20 if on_gpu else None,
-        "n_parameters": sum(p.numel() for p in model.parameters()),
+        "n_parameters": sum(p.numel() for p in fit.model.parameters()),
     }
 
 
 # ---------------------------------------------------------------------------------------------------------------------
 # parent: one child per run, then the tables
-def run_child(model_name, dataset, modality_set, seed, args):
+def run_child(spec: RunSpec, args):
     """The child's result dict, or ``{"key": ..., "error": ...}`` when it failed (its stderr went to ours)."""
-    command = [sys.executable, os.path.abspath(__file__), "--one", model_name, "--datasets", dataset,
-               "--sets", modality_set, "--seeds", str(seed), "--data_path", args.data_path,
-               "--threads", str(args.threads)] + (["--quick"] if args.quick else [])
-    label = f"{dataset} {modality_set} {model_name} seed {seed}"
-    print(f"[bench_multimodal] {label}: running in a child process ...", file=sys.stderr, flush=True)
+    command = [sys.executable, "-m", "bench.bench_multimodal", "--one", spec.model, "--datasets", spec.dataset,
+               "--sets", spec.modality_set, "--seeds", str(spec.seed), "--data_path", os.path.abspath(args.data_path),
+               "--threads", str(args.threads)] + (["--quick"] if spec.quick else [])
+    print(f"[bench_multimodal] {spec.label}: running in a child process ...", file=sys.stderr, flush=True)
     start = time.perf_counter()
-    proc = subprocess.run(command, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.run(command, stdout=subprocess.PIPE, text=True, cwd=ROOT, check=False)
     wall = time.perf_counter() - start
     lines = [line for line in proc.stdout.splitlines() if line.startswith(RESULT_TAG)]
     if proc.returncode != 0 or not lines:
         tail = "\n".join(proc.stdout.splitlines()[-5:])
-        print(f"[bench_multimodal] {label}: FAILED (exit status {proc.returncode}) after {wall:.0f} s\n{tail}",
+        print(f"[bench_multimodal] {spec.label}: FAILED (exit status {proc.returncode}) after {wall:.0f} s\n{tail}",
               file=sys.stderr, flush=True)
-        return {"key": run_key(dataset, modality_set, model_name, seed, args.quick), "error": f"exit {proc.returncode}"}
+        return {"key": spec.key, "error": f"exit {proc.returncode}"}
     result = json.loads(lines[-1][len(RESULT_TAG):])
     result["child_wall_s"] = wall
-    print(f"[bench_multimodal] {label}: test R@20 {result['test']['recall@20']:.4f}, best epoch "
+    print(f"[bench_multimodal] {spec.label}: test R@20 {result['test']['recall@20']:.4f}, best epoch "
           f"{result['best_epoch']}, {wall:.0f} s", file=sys.stderr, flush=True)
     return result
 
@@ -302,8 +356,8 @@ def report(results, plan, args, load):
         first = next((r for r in results if "error" not in r and r["dataset"] == dataset
                       and r["modality_set"] == modality_set and r["model"] != BASELINE), None)
         if first:
-            lines += [f"({first['n_users']} users, {first['n_items']} items incl. padding; feature_norm "
-                      f"{first['feature_norm']})", ""]
+            lines += [(f"({first['n_users']} users, {first['n_items']} items incl. padding; feature_norm "
+                       f"{first['feature_norm']})"), ""]
     if args.quick:
         lines.append(f"(--quick: smoke run, epochs capped at {QUICK_EPOCHS}; the numbers are not meaningful)")
     return "\n".join(lines).rstrip()
@@ -315,7 +369,7 @@ def build_plan(args):
     for dataset in args.dataset_list:
         if dataset not in DATASETS:
             raise SystemExit(f"bench_multimodal: unknown dataset {dataset} (one of {', '.join(DATASETS)})")
-        if dataset != "ml-100k" and not os.path.isdir(os.path.join(args.data_path, dataset)):
+        if not dataset_available(dataset, args.data_path):
             print(f"bench_multimodal: dataset folder {os.path.join(args.data_path, dataset)} not found; {dataset} "
                   f"skipped (pass --data_path to point at it)")
             continue
@@ -325,19 +379,18 @@ def build_plan(args):
     return plan
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def parse_args(argv=None):
+    parser = argument_parser(__spec__.name, __doc__)
     parser.add_argument("--quick", action="store_true", help=f"smoke run: epochs capped at {QUICK_EPOCHS}")
     parser.add_argument("--models", default=",".join(MODELS), help=f"comma list (default {','.join(MODELS)})")
     parser.add_argument("--datasets", default=",".join(DATASETS), help=f"comma list (default {','.join(DATASETS)})")
     parser.add_argument("--sets", default=None, help="comma list of modality sets, e.g. text+audio,text (default all)")
     parser.add_argument("--seeds", default=",".join(map(str, SEEDS)), help="comma list (default 2020,2021,2022)")
-    parser.add_argument("--data_path", default=DATA_PATH, help=f"folder holding the lfm2k folder (default {DATA_PATH})")
+    add_run_arguments(parser, epochs=False)
     parser.add_argument("--runs", default=RUNS_FILE, help="JSON lines of finished runs, appended and reused")
     parser.add_argument("--fresh", action="store_true", help="run everything again, ignoring --runs")
     parser.add_argument("--report-only", action="store_true", help="tabulate the runs in --runs, train nothing")
     parser.add_argument("--out", metavar="FILE", help="also write the tables to FILE (atomically)")
-    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads in each child (default 2)")
     parser.add_argument("--note", default="", help="what else ran on the machine, said in the report")
     parser.add_argument("--one", metavar="MODEL", help=argparse.SUPPRESS)  # internal: the child process
     args = parser.parse_args(argv)
@@ -345,34 +398,45 @@ def main(argv=None):
     args.dataset_list = [d.strip() for d in args.datasets.split(",") if d.strip()]
     args.set_list = [s.strip() for s in args.sets.split(",") if s.strip()] if args.sets else None
     args.seed_list = [int(s) for s in args.seeds.split(",") if s.strip()]
+    return args
 
-    if args.one:
-        (dataset,), (seed,) = args.dataset_list, args.seed_list
-        result = measure_one(args.one, dataset, args.set_list[0], seed, args.data_path, args.quick, args.threads)
-        print(RESULT_TAG + json.dumps(result), flush=True)
-        return 0
 
-    plan = build_plan(args)
-    done = {} if args.fresh else read_runs(args.runs)
-    load_at_start = os.getloadavg()[0]
+def collect_runs(plan, args, done):
+    """Every run of ``plan``: reused from ``done`` (or from earlier in this plan) where its key is there, else run in
+    a child process (not with ``--report-only``) and appended to ``--runs``."""
     results = []
     for dataset, modality_set, models in plan:
         for name in models:
             for seed in args.seed_list:
-                key = run_key(dataset, modality_set, name, seed, args.quick)
-                if key in done or any(r["key"] == key for r in results):
-                    results.append(done.get(key) or next(r for r in results if r["key"] == key))
+                spec = RunSpec(name, dataset, modality_set, seed, args.quick)
+                if spec.key in done or any(r["key"] == spec.key for r in results):
+                    results.append(done.get(spec.key) or next(r for r in results if r["key"] == spec.key))
                     continue
                 if args.report_only:
                     continue
-                result = run_child(name, dataset, modality_set, seed, args)
+                result = run_child(spec, args)
                 if "error" not in result:
                     append_run(args.runs, result)
                 results.append(result)
+    return results
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.one:
+        (dataset,), (seed,) = args.dataset_list, args.seed_list
+        result = measure_one(RunSpec(args.one, dataset, args.set_list[0], seed, args.quick), args.data_path,
+                             args.threads)
+        print(RESULT_TAG + json.dumps(result), flush=True)
+        return 0
+    plan = build_plan(args)
+    done = {} if args.fresh else read_runs(args.runs)
+    load_at_start = os.getloadavg()[0]
+    results = collect_runs(plan, args, done)
     text = report(results, plan, args, (load_at_start, os.getloadavg()[0]))
     print(text)
     if args.out:
-        write_atomically(args.out, text)
+        write_text(args.out, text + "\n")
     return 1 if any("error" in r for r in results) else 0
 
 

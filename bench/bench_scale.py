@@ -3,12 +3,12 @@
 For each dataset (LightGCN, default recipe of each request type, ``--threads`` threads, one process; run it alone, or
 say what else ran with ``--note``):
 
-- the original: real datasets, trained to early stopping (read from ``bench/cache`` as ``bench_unlearning.py`` writes
-  it); synthetic ones, ``--synthetic-batches`` training batches only (their cost is measured here, not their
-  quality, which ``bench_unlearning.py`` judges on real data);
+- the original: real datasets, trained to early stopping (read from ``bench/cache`` as ``python -m
+  bench.bench_unlearning`` writes it); synthetic ones, ``--synthetic-batches`` training batches only (their cost is
+  measured here, not their quality, which ``bench.bench_unlearning`` judges on real data);
 - requests of a fixed size (1,000 interactions; 100 users) and of a fixed share (5% of interactions, 5% of users, 1%
   of items; the shares only up to ``--shares-up-to`` interactions, past which a 5% request's passes alone take
-  hours), drawn at random; each timed alone (``method(original, split, config)``, after one untimed warm-up request
+  hours), drawn at random; each timed alone (the method call from the original, after one untimed warm-up request
   per dataset), with the process's peak resident memory during the request (``VmHWM``, reset through
   ``/proc/self/clear_refs``): above what was resident before it (the request's own memory), and in all (RecBole's
   dataset and the original stay resident; a request needs no dataloaders, so they are built only to train an
@@ -22,40 +22,42 @@ Synthetic graphs follow Amazon Baby's degree distribution (5-core): user degrees
 (mean 8.3; Baby: 8.3), item popularity Zipf-like with exponent 0.75 (Baby's rank-frequency slope: 0.72), 8.3
 interactions per user and 22.8 per item (Baby's), duplicates dropped.
 
-    python bench/bench_scale.py --sizes 1e5 1e6 1e7 --real ml-100k lfm2k baby
+    python -m bench.bench_scale --sizes 1e5 1e6 1e7 --real ml-100k lfm2k baby
 
 Written to ``bench/results/scale.md`` and ``scale.json`` (one row per dataset and request).
 """
 
-import argparse
-import itertools
 import json
 import platform
-import sys
 import time
-from pathlib import Path
 
-import numpy as np
 import torch
 from tabulate import tabulate
 from tqdm import tqdm
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+from bench.common import (
+    RESULTS,
+    DataSpec,
+    add_run_arguments,
+    argument_parser,
+    cached_config,
+    dataset_available,
+    load_with_original,
+    reset_peak_rss,
+    resident_gib,
+    run_method,
+    synthetic_dataset,
+    train_batches,
+    write_text,
+)
+from recbole_unlearn.atomic import atomic_write
+from recbole_unlearn.config import config_with
+from recbole_unlearn.unlearn.context import UnlearnContext
+from recbole_unlearn.data import dataloaders
+from recbole_unlearn.data.request import sample_request
+from recbole_unlearn.data.split import split_datasets
+from recbole_unlearn.registry import build_model
 
-from bench_unlearning import CACHE, RESULTS, cached_model, original_key, trained_to_stop  # noqa: E402
-
-from recbole_unlearn.atomic import atomic_write  # noqa: E402
-from recbole_unlearn.config import config_with, with_request_defaults  # noqa: E402
-from recbole_unlearn.data import built_datasets, create_dataset, dataloaders  # noqa: E402
-from recbole_unlearn.data.request import sample_request  # noqa: E402
-from recbole_unlearn.data.split import split_datasets  # noqa: E402
-from recbole_unlearn.quick_start import load_config  # noqa: E402
-from recbole_unlearn.registry import build_model, build_trainer  # noqa: E402
-from recbole_unlearn.unlearn.methods import get_method, retrain  # noqa: E402
-
-SYNTHETIC = CACHE / "scale"
 # (label, request type, size: an int is a count, a float a share)
 REQUESTS = [
     ("1,000 interactions", "interaction", 1000),
@@ -64,48 +66,6 @@ REQUESTS = [
     ("5% users", "user", 0.05),
     ("1% items", "item", 0.01),
 ]
-
-
-def power_law_interactions(n, seed=0):
-    """About ``n`` distinct (user, item) pairs with Baby's degree distribution (module docstring)."""
-    rng = np.random.default_rng(seed)
-    n_users, n_items = max(int(n / 8.3), 10), max(int(n / 22.8), 10)
-    degrees = np.minimum(np.floor(5 * rng.random(n_users) ** (-1 / 2.5)), n_items // 2).astype(np.int64)
-    degrees = np.maximum(np.round(degrees * n / degrees.sum()).astype(np.int64), 5)
-    popularity = rng.permutation(np.arange(1, n_items + 1) ** -0.75)
-    popularity /= popularity.sum()
-    users = np.repeat(np.arange(n_users), degrees)
-    items = rng.choice(n_items, size=len(users), p=popularity)
-    pairs = np.unique(users * n_items + items)
-    return pairs // n_items, pairs % n_items
-
-
-def synthetic_dataset(n) -> str:
-    """Name of the synthetic dataset of about ``n`` interactions, written once under ``bench/cache/scale``."""
-    name = f"synthetic-{n:.0e}".replace("+0", "").replace("+", "")
-    path = SYNTHETIC / name / f"{name}.inter"
-    if not path.exists():
-        users, items = power_law_interactions(int(n))
-
-        def write(f):
-            f.write("user_id:token\titem_id:token\n")
-            np.savetxt(f, np.stack([users, items], axis=1), fmt="%d", delimiter="\t")
-
-        atomic_write(str(path), write)
-    return name
-
-
-def peak_rss_reset():
-    """Reset the process's peak resident set size (Linux: ``/proc/self/clear_refs``)."""
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-
-
-def rss_gib(field) -> float:
-    """``VmHWM`` (peak) or ``VmRSS`` (now) of this process, in GiB."""
-    with open("/proc/self/status") as f:
-        line = next(line for line in f if line.startswith(field))
-    return int(line.split()[1]) / 2**20
 
 
 def tensors_gib(tensors) -> float:
@@ -134,61 +94,43 @@ def request_for(train, kind, size, seed):
     return sample_request(train, kind, ratio, seed=seed)
 
 
-def train_batches(config, model, loader, max_batches=None):
-    """Train ``model`` for one epoch of ``loader``, or its first ``max_batches`` batches; returns the seconds an
-    epoch takes (scaled from the batches run) and whether it was scaled."""
-    trainer = build_trainer(config, model)
-    batches = len(loader)
-    timed = batches if max_batches is None else min(batches, max_batches)
-    start = time.perf_counter()
-    trainer._train_epoch(loader if timed == batches else itertools.islice(loader, timed), 0, show_progress=False)
-    return (time.perf_counter() - start) * batches / timed, timed < batches
-
-
 def gold_epoch_seconds(config, split, max_batches=None):
     """Seconds of one training epoch of a fresh model on the retain set (:func:`train_batches`)."""
     train, _, _ = dataloaders(config, [split.retain_train, split.retain_valid, split.retain_test])
     return train_batches(config, build_model(config, split.retain_train), train, max_batches)
 
 
-def load_with_original(name, base, data_path, synthetic_batches, model_name="LightGCN", extra=None, memory=None):
-    """``(config, [train, valid, test] datasets, original)`` for a real dataset (under ``data_path``) or a synthetic
-    one: the original is read from ``bench/cache`` or trained (real: to early stopping; synthetic:
-    ``synthetic_batches`` batches), RecBole's dataloaders built for that training only, as a request needs none. A
-    dict ``memory`` gets the resident GiB after RecBole's dataset is built (``dataset_gib``) and whether the original
-    was trained in this process (``original_trained``: its dataloaders' memory may stay resident)."""
-    synthetic = name.startswith("synthetic")
-    if synthetic:
-        synthetic_dataset(float(name.split("-", 1)[1]))  # written once
-    cfg = {**base, **(extra or {}), "data_path": str(SYNTHETIC if synthetic else data_path)}
-    config = load_config(model_name, name, config_dict=cfg, argv=[])
-    datasets = built_datasets(config, create_dataset(config))
-    if memory is not None:
-        memory.update(dataset_gib=rss_gib("VmRSS"), original_trained=False)
+def timed_request(original, split, config):
+    """``(outcome, seconds, peak GiB, resident GiB before)`` of the request type's default method on ``split``,
+    seeded, the process's peak resident memory reset before it."""
+    torch.manual_seed(config["seed"])
+    reset_peak_rss()
+    resident = resident_gib()
+    start = time.perf_counter()
+    _, outcome = run_method(original, split, config)
+    seconds = time.perf_counter() - start
+    return outcome, seconds, resident_gib("VmHWM"), resident
 
-    def fit(model):
-        if memory is not None:
-            memory["original_trained"] = True
-        loaders = dataloaders(config, datasets)
-        if synthetic:
-            train_batches(config, model, loaders[0], synthetic_batches)
-            return model
-        return trained_to_stop(config, loaders, model, f"scale-{name}")
 
-    # the same key as bench_unlearning.py's originals of the real datasets, so those are reused
-    key = original_key(model_name, name, base if not synthetic else {**base, "batches": synthetic_batches}, config)
-    original, _ = cached_model(CACHE / f"original-{key}.pth", config, datasets[0],
-                               lambda: build_model(config, datasets[0]), fit)
-    return config, datasets, original
+def gold_times(config, original, split, to_stop, max_batches):
+    """``(gold to stop or None, one gold epoch's seconds, whether the epoch was scaled)`` on ``split``'s retain set:
+    gold to early stopping only ``to_stop``, the epoch from its first ``max_batches`` batches (``None``: all)."""
+    gold_stop = None
+    if to_stop:
+        start = time.perf_counter()
+        run_method(original, split, config_with(config, epochs=300), "retrain")
+        gold_stop = {"seconds": time.perf_counter() - start, "measured": True}
+    epoch_s, scaled = gold_epoch_seconds(config, split, max_batches)
+    return gold_stop, epoch_s, scaled
 
 
 def measure_dataset(name, args, base, progress):
     """Rows of the results for one dataset: every request first (nothing of gold resident yet), then gold's epoch
     and, up to ``--gold-to-stop-up-to``, gold to early stopping, on the first request's retain set."""
-    memory = {"before_load_gib": rss_gib("VmRSS")}
-    config, (train, valid, test), original = load_with_original(name, base, args.data_path, args.synthetic_batches,
-                                                                memory=memory)
-    memory.update(loaded_gib=rss_gib("VmRSS"), interactions_gib=interactions_gib([train, valid, test]),
+    memory = {"before_load_gib": resident_gib()}
+    spec = DataSpec(name, args.data_path, args.synthetic_batches)
+    config, (train, valid, test), original = load_with_original(spec, base, memory=memory)
+    memory.update(loaded_gib=resident_gib(), interactions_gib=interactions_gib([train, valid, test]),
                   model_gib=model_gib(original))
     n_train = len(train.inter_feat)
     rows, splits = [], []
@@ -196,20 +138,12 @@ def measure_dataset(name, args, base, progress):
         if isinstance(size, float) and n_train > args.shares_up_to:
             progress.update(1)
             continue
-        request = request_for(train, kind, size, seed=2020)
-        split = split_datasets(request, train, valid, test)
-        request_config = with_request_defaults(config, kind)
-        method = get_method(request_config["unlearn_method"])
+        split = split_datasets(request_for(train, kind, size, seed=2020), train, valid, test)
+        request_config = UnlearnContext.for_request(config, kind).config
         if not rows:
-            method(original, split, request_config)  # untimed warm-up of the dataset (first-call costs)
-            memory["after_warm_up_gib"] = rss_gib("VmRSS")
-        torch.manual_seed(config["seed"])
-        peak_rss_reset()
-        resident = rss_gib("VmRSS")
-        start = time.perf_counter()
-        _, outcome = method(original, split, request_config)
-        seconds = time.perf_counter() - start
-        peak = rss_gib("VmHWM")
+            run_method(original, split, request_config)  # untimed warm-up
+            memory["after_warm_up_gib"] = resident_gib()
+        outcome, seconds, peak, resident = timed_request(original, split, request_config)
         last = outcome.log[-1] if outcome and outcome.log else {}
         rows.append({
             "dataset": name, "interactions": n_train, "users": train.user_num - 1, "items": train.item_num - 1,
@@ -220,13 +154,9 @@ def measure_dataset(name, args, base, progress):
         splits.append(split)
         progress.set_postfix_str(f"{name}: {label} {seconds:.1f}s")
         progress.update(1)
-    gold_stop = None
-    if rows[0]["type"] == "interaction" and n_train <= args.gold_to_stop_up_to:
-        start = time.perf_counter()
-        retrain(original, splits[0], config_with(config, epochs=300))
-        gold_stop = {"seconds": time.perf_counter() - start, "measured": True}
-    epoch_s, scaled = gold_epoch_seconds(config, splits[0], None if n_train <= args.gold_batches_up_to
-                                         else args.gold_batches)
+    to_stop = rows[0]["type"] == "interaction" and n_train <= args.gold_to_stop_up_to
+    gold_stop, epoch_s, scaled = gold_times(config, original, splits[0], to_stop,
+                                            None if n_train <= args.gold_batches_up_to else args.gold_batches)
     for row in rows:
         row.update(gold_stop=gold_stop, gold_epoch_s=epoch_s, gold_epoch_scaled=scaled)
     return rows
@@ -281,29 +211,31 @@ def memory_table(rows) -> str:
     return tabulate(lines, headers=header, tablefmt="github", disable_numparse=True)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args(argv=None):
+    parser = argument_parser(__spec__.name, __doc__)
     parser.add_argument("--sizes", nargs="*", type=float, default=[1e5, 1e6, 1e7])
     parser.add_argument("--real", nargs="*", default=["ml-100k", "lfm2k", "baby"])
-    parser.add_argument("--data_path", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--synthetic-batches", type=int, default=20)
     parser.add_argument("--gold-to-stop-up-to", type=float, default=2e5)
     parser.add_argument("--shares-up-to", type=float, default=2e6)
     parser.add_argument("--gold-batches-up-to", type=float, default=5e5)
     parser.add_argument("--gold-batches", type=int, default=50)
     parser.add_argument("--out", default=str(RESULTS / "scale"))
-    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--note", default="", help="what else ran on the machine, said in the results")
-    args = parser.parse_args(argv)
+    add_run_arguments(parser, epochs=False)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    names = [n for n in args.real if n == "ml-100k" or (Path(args.data_path) / n).is_dir()]
+    names = [n for n in args.real if dataset_available(n, args.data_path)]
     skipped = sorted(set(args.real) - set(names))
     names += [synthetic_dataset(n) for n in args.sizes]
-    base = {"show_progress": False, "state": "ERROR", "checkpoint_dir": str(CACHE / "tmp"), "epochs": 300}
     rows = []
     with tqdm(total=len(names) * len(REQUESTS), desc="scale", ncols=100) as progress:
         for name in names:
-            rows += measure_dataset(name, args, base, progress)
+            rows += measure_dataset(name, args, cached_config(300), progress)
     fill_gold_estimates(rows)
     head = (f"LightGCN, default recipe per request type; {platform.processor() or platform.machine()}, "
             f"torch {torch.__version__}, {torch.get_num_threads()} threads, one process"
@@ -315,8 +247,8 @@ def main(argv=None):
              "before it; process GiB: that peak itself, RecBole's dataset and the original included (RecBole's "
              "dataloaders are built only to train an original that is not cached, and for gold after the requests).\n")
     memory = f"\nResident memory (GiB) before the timed requests:\n\n{memory_table(rows)}\n"
-    atomic_write(args.out + ".md", lambda f: f.write(f"## Unlearning cost against the data's size\n\n{head}\n\n"
-                                                     f"{table(rows)}{notes}{memory}"))
+    write_text(args.out + ".md",
+               f"## Unlearning cost against the data's size\n\n{head}\n\n{table(rows)}{notes}{memory}")
     atomic_write(args.out + ".json", lambda f: json.dump({"environment": head, "rows": rows}, f, indent=1))
     print(table(rows))
 

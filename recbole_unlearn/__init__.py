@@ -1,22 +1,27 @@
 """recbole-unlearn: a RecBole plug-in that makes trained graph recommenders forget.
 
 Importing it never imports ``recbole.quick_start`` (and so never ray); see :mod:`recbole_unlearn.compat`.
-
-``recbole_unlearn.audit`` is the function :func:`recbole_unlearn.api.audit`; the audit's modules are imported by their
-full names (``from recbole_unlearn.audit.report import ...``).
 """
 
 from recbole_unlearn.compat import restore_numpy_aliases
 
 restore_numpy_aliases()
 
-from recbole_unlearn.api import audit, unlearn  # noqa: E402
-from recbole_unlearn.config import Config  # noqa: E402
-from recbole_unlearn.errors import InputError  # noqa: E402
-from recbole_unlearn.loading import load_data_and_model  # noqa: E402
-from recbole_unlearn.registry import get_model, get_trainer  # noqa: E402
+from recbole_unlearn.api import audit_model, unlearn
+from recbole_unlearn.config import Config
+from recbole_unlearn.errors import InputError
+from recbole_unlearn.loading import load_data_and_model
+from recbole_unlearn.registry import get_model, get_trainer
 
 __version__ = "0.1.0"
 
-__all__ = ["Config", "InputError", "audit", "get_model", "get_trainer", "load_data_and_model", "unlearn",
-           "__version__"]
+__all__ = [
+           "Config",
+           "InputError",
+           "__version__",
+           "audit_model",
+           "get_model",
+           "get_trainer",
+           "load_data_and_model",
+           "unlearn",
+]

@@ -1,10 +1,11 @@
-"""Unlearning from Python: ``unlearn(model_or_checkpoint, request)`` and ``audit(model, split)``.
+"""Unlearning from Python: ``unlearn(model_or_checkpoint, request)`` and ``audit_model(model, split)``.
 
     model, report = recbole_unlearn.unlearn("saved/LightGCN-....pth", "examples/requests/ml-100k/user.csv")
 
 Nothing is written unless asked (``save_to`` for the unlearned checkpoint and its manifest, the ``report_file`` key
-for the report); RecBole's run log aside. The per-type defaults (``unlearn_defaults`` in ``properties/overall.yaml``)
-apply to every key the caller does not set, as on the command line.
+for the report); RecBole's run log aside. One request goes through the same pipeline as on the command line
+(:func:`recbole_unlearn.pipeline.apply_request`), its type's recipe (``unlearn_defaults``) filling every key the
+caller does not set.
 """
 
 import os
@@ -13,10 +14,9 @@ import pandas as pd
 
 from recbole_unlearn.audit.attacker import LearnedAttacker
 from recbole_unlearn.audit.audit import Audit
-from recbole_unlearn.audit.report import write_report
 from recbole_unlearn.checkpoint import load_checkpoint
-from recbole_unlearn.config import config_with, with_request_defaults
-from recbole_unlearn.config_keys import check_keys
+from recbole_unlearn.config import config_with
+from recbole_unlearn.config_keys import check_keys, resolve_aliases
 from recbole_unlearn.data import built_datasets, create_dataset
 from recbole_unlearn.data.readers import Table, read_table
 from recbole_unlearn.data.request import (
@@ -29,11 +29,9 @@ from recbole_unlearn.data.request import (
 from recbole_unlearn.data.split import split_datasets
 from recbole_unlearn.errors import InputError
 from recbole_unlearn.loading import load_datasets_and_model
-from recbole_unlearn.model.serving import revoked_items
-from recbole_unlearn.quick_start import unlearn_and_audit
-from recbole_unlearn.unlearn.lineage import request_record, save_unlearned
-from recbole_unlearn.unlearn.methods import method_names
-from recbole_unlearn.unlearn.settings import UnlearnSettings
+from recbole_unlearn.model.serving import filtered_items
+from recbole_unlearn.pipeline import Chain, ChosenOutputs, RequestJob, apply_request
+from recbole_unlearn.unlearn.stream import PlannedRequest
 
 
 def unlearn(model_or_checkpoint, request, config_dict=None, config=None, save_to=None):
@@ -57,37 +55,37 @@ def unlearn(model_or_checkpoint, request, config_dict=None, config=None, save_to
     """
     config_dict = dict(config_dict or {})
     check_keys(config_dict)  # a typo refused before anything is read
-    state, parent = None, None
-    if isinstance(model_or_checkpoint, (str, os.PathLike)):
-        parent = str(model_or_checkpoint)
-        state = load_checkpoint(parent)
-        config, model, _, base = load_datasets_and_model(parent, **config_dict)
-    elif config is None:
-        raise InputError("unlearn: a model object needs the config it was built with (config=...)")
-    else:
-        model, base = model_or_checkpoint, built_datasets(config, create_dataset(config))
+    config_dict = resolve_aliases(config_dict)
+    model, config, base, state = _starting_point(model_or_checkpoint, config, config_dict)
     given = request if request is None or isinstance(request, ForgetRequest) else _table(request)
     kind = config_dict.get("forget_type") or _request_type(given, base[0])
-    config = with_request_defaults(config_with(config, **config_dict), kind, given=config_dict)
-    settings, methods = UnlearnSettings.from_config(config), method_names(config)
+    job = RequestJob.for_request(config_with(config, **config_dict), kind, given=config_dict)
     path = str(request) if isinstance(request, (str, os.PathLike)) else None
-    forget = to_request(given, kind, base[0], config, source=path)
-    validate_request(forget, base[0])
+    forget = to_request(given, kind, base[0], job.config, source=path)
+    validate_request(forget, base[0], base[1:], job.config["forget_allow_unmatched"])
     lineage = state.get("lineage", []) if state else []
-    split = split_datasets(forget, *base, revoked_before=revoked_items(model))
-    done = unlearn_and_audit(config, settings, methods, model, split, state.get("train_time_s") if state else None,
-                             index=len(lineage) + 1)
-    report = {**done.report, "checkpoint": str(save_to) if save_to else None}
-    if save_to:
-        lineage = [*lineage, request_record(forget, base[0], len(lineage) + 1, done.request["interactions"])]
-        save_unlearned(save_to, done.model, config, base[0], split, lineage, parent, report["method"], done.request,
-                       done.table[report["method"]])
-    if config["report_file"]:
-        write_report(report, str(config["report_file"]))
-    return done.model, report
+    split = split_datasets(forget, *base, revoked_before=filtered_items(model))
+    parent = str(model_or_checkpoint) if state else None
+    chain = Chain(lineage, parent, base[0])
+    outputs = ChosenOutputs(str(save_to) if save_to else None, job.config["report_file"])
+    job = job.with_original_time(state.get("train_time_s") if state else None)
+    applied = apply_request(job, model, PlannedRequest(len(lineage) + 1, forget, split), chain, outputs)
+    return applied.model, applied.report
 
 
-def audit(model, split, topk=(10, 20), attacker=LearnedAttacker()) -> dict:
+def _starting_point(model_or_checkpoint, config, config_dict) -> tuple:
+    """``(model, config, [train, valid, test], checkpoint state or None)`` for a checkpoint (its lineage replayed)
+    or a model object with its config."""
+    if isinstance(model_or_checkpoint, (str, os.PathLike)):
+        state = load_checkpoint(str(model_or_checkpoint))
+        config, model, _, base = load_datasets_and_model(str(model_or_checkpoint), **config_dict)
+        return model, config, base, state
+    if config is None:
+        raise InputError("unlearn: a model object needs the config it was built with (config=...)")
+    return model_or_checkpoint, config, built_datasets(config, create_dataset(config)), None
+
+
+def audit_model(model, split, topk=(10, 20), attacker=LearnedAttacker()) -> dict:
     """The audit row of ``model`` (as served) on a :class:`~recbole_unlearn.data.split.ForgetSplit`, with the learned
     attacker (``attacker=None``: the threshold attack alone)."""
     return Audit(split, topk, attacker).evaluate(model)
@@ -110,8 +108,7 @@ def to_request(request, kind, dataset, config, source=None) -> ForgetRequest:
 def _table(request) -> Table:
     """A request given as a CSV path or a DataFrame, as a table of raw tokens."""
     if isinstance(request, pd.DataFrame):
-        rows = [[str(value).strip() for value in row] for row in request.itertuples(index=False)]
-        return Table("request DataFrame", tuple(str(c) for c in request.columns), rows)
+        return Table.from_frame(request, "request DataFrame")
     if isinstance(request, (str, os.PathLike)):
         return read_table(request, source=f"forget_file {request}")
     raise InputError(f"unlearn: a request is a CSV path, a DataFrame or a ForgetRequest, got {type(request).__name__}")

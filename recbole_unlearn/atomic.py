@@ -1,10 +1,13 @@
 """Files the package writes and checks: atomic writes, content hashes, and names that are not taken yet.
 
 An atomic write goes to a temporary file in the target's folder, is flushed to disk, then renamed into place: a crash
-or an exception mid-write leaves the previous file (or none), never half a file.
+or an exception mid-write leaves the previous file (or none), never half a file. JSON files (reports, manifests) are
+written by :func:`write_json`: strict JSON (RFC 8259), with ``null`` where a value is NaN or infinite.
 """
 
 import hashlib
+import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -26,6 +29,30 @@ def atomic_write(path, write, mode="w"):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def json_safe(value):
+    """``value`` as plain JSON values: every float NaN or infinity (Python, numpy, a 0-d tensor) ``None``, numpy and
+    tensor values Python numbers and lists, tuples lists; anything else JSON cannot hold (a path) its ``str()``."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):  # numpy's float64 too
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key if isinstance(key, (str, int, float)) else str(json_safe(key)): json_safe(item)
+                for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    if hasattr(value, "tolist"):  # numpy scalars and arrays, tensors of any shape
+        return json_safe(value.tolist())
+    return str(value)
+
+
+def write_json(path, obj, indent=2):
+    """Write ``obj`` to ``path`` atomically (:func:`atomic_write`) as strict JSON: :func:`json_safe` first, then
+    ``json.dump(..., allow_nan=False)``, so no bare ``NaN`` or ``Infinity`` (not JSON) is ever written."""
+    safe = json_safe(obj)
+    atomic_write(path, lambda f: json.dump(safe, f, indent=indent, allow_nan=False))
 
 
 def file_sha256(path) -> str:

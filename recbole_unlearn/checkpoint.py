@@ -24,7 +24,9 @@ FORMAT = "recbole_unlearn/1"
 
 def plain(value):
     """``value`` reduced to what ``weights_only`` loading accepts: JSON-like containers, numbers, strings, tensors."""
-    if isinstance(value, (str, int, float, bool)) or value is None or isinstance(value, torch.Tensor):
+    if isinstance(value, str):
+        return str(value)  # a string enum's value, as a plain string
+    if isinstance(value, (int, float, bool)) or value is None or isinstance(value, torch.Tensor):
         return value
     if isinstance(value, enum.Enum):
         return value.name

@@ -20,7 +20,7 @@ from pathlib import Path
 from recbole_unlearn import distributed, recommend
 from recbole_unlearn.config import Config
 from recbole_unlearn.errors import InputError
-from recbole_unlearn.launch import launch
+from recbole_unlearn.launch import RunArguments, launch
 from recbole_unlearn.quick_start import prepared, run_config
 from recbole_unlearn.verify import summary_line, verify_checkpoint
 
@@ -113,13 +113,12 @@ def run_command(argv):
     config_dict = forget_files(args.forget_file)
     config = Config(args.model, args.dataset, config_files, config_dict, argv=rest)
     if distributed.wants_processes(config) and config["single_spec"]:  # (not a process someone else started)
-        result = launch(config, model=args.model, dataset=args.dataset, config_file_list=config_files,
-                        config_dict=config_dict, argv=rest)
+        result = launch(config, RunArguments(args.model, args.dataset, config_files, config_dict, rest))
     else:
         result = run_config(prepared(config))
-    for step in (result or {}).get("steps", []):
-        if step.get("summary"):
-            print(step["summary"])
+    for step in getattr(result, "steps", []):
+        if step.summary:
+            print(step.summary)
     return 0
 
 

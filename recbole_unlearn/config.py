@@ -9,16 +9,21 @@ Model names resolve in this package first and in RecBole second (:func:`recbole_
 The keys the user gives are checked against those RecBole and this package know (:mod:`recbole_unlearn.config_keys`):
 a typo of an unlearning key is refused, any other unknown key is kept with a warning; ``group_offset`` sets ``offset``.
 A config holding ``local_rank`` is one process of a multi-process run: gloo on CPU, nccl on GPUs
-(:mod:`recbole_unlearn.distributed`).
+(:mod:`recbole_unlearn.distributed`). A ``data_path`` the user gives is read for ``ml-100k`` too (RecBole points that
+name at its own copy whatever ``data_path`` says).
 """
 
 import copy
+import os
 import sys
 
+import yaml
 from recbole.config import Config as RecBoleConfig
 
 from recbole_unlearn.compat import restore_numpy_aliases
 from recbole_unlearn.config_keys import check_keys, properties_dir, resolve_aliases
+from recbole_unlearn.data.readers import read_text
+from recbole_unlearn.data.request import check_forget_ratio
 from recbole_unlearn.distributed import init_process_group
 from recbole_unlearn.errors import InputError
 from recbole_unlearn.registry import get_model
@@ -37,7 +42,9 @@ class Config(RecBoleConfig):
 
     Raises:
         InputError: a given key that is a typo of an unlearning key (:func:`recbole_unlearn.config_keys.check_keys`),
-            and RecBole's own checks of key combinations, as one line.
+            a config file that is missing or does not parse (:func:`read_config_file`), a ``data_path`` without the
+            dataset's folder for ``ml-100k``, a ``forget_ratio`` that is no share strictly between 0 and 1, and
+            RecBole's own checks of key combinations, as one line.
     """
 
     def __init__(self, model=None, dataset=None, config_file_list=None, config_dict=None, argv=None):
@@ -49,7 +56,8 @@ class Config(RecBoleConfig):
         except ValueError as exc:  # RecBole's own checks of key combinations
             raise InputError(f"config: {str(exc).strip().splitlines()[0]}") from None
         check_keys(self.external_config_dict)
-        self.final_config_dict.update(request_defaults(self, self.final_config_dict.get("forget_type")))
+        if self.final_config_dict.get("forget_ratio") is not None:
+            check_forget_ratio(self.final_config_dict["forget_ratio"])
 
     def compatibility_settings(self):
         restore_numpy_aliases()
@@ -62,6 +70,29 @@ class Config(RecBoleConfig):
         if local_rank is not None:
             self.final_config_dict["local_rank"] = local_rank
             init_process_group(self)
+
+    def _load_config_files(self, file_list):
+        """RecBole's reading of ``config_file_list`` (each file's keys over the earlier ones'), each file read by
+        :func:`read_config_file`."""
+        values = {}
+        for file in file_list or []:
+            values.update(read_config_file(file, self.yaml_loader))
+        return values
+
+    def _set_default_parameters(self):
+        """RecBole's defaults, with a ``data_path`` the user gives honoured for ``ml-100k`` too: RecBole always reads
+        that name from its own copy (``recbole/dataset_example/ml-100k``); given a ``data_path``, the data is
+        ``<data_path>/ml-100k``, as for any other name, and a ``data_path`` without that folder is refused."""
+        super()._set_default_parameters()
+        given = self.external_config_dict.get("data_path")
+        if self.dataset == "ml-100k" and given is not None:
+            folder = os.path.join(given, self.dataset)
+            if not os.path.isdir(folder):
+                raise InputError(
+                    f"data_path {given}: no {self.dataset} folder in it (leave data_path unset to read the copy of "
+                    f"{self.dataset} inside RecBole)"
+                )
+            self.final_config_dict["data_path"] = folder
 
     def _merge_external_config_dict(self):
         """RecBole's merge of files, dict and command line, with aliases renamed (``group_offset`` -> ``offset``)."""
@@ -96,23 +127,48 @@ class Config(RecBoleConfig):
                     self.parameters["Dataset"] += [k for k in layered if k not in self.parameters["Dataset"]]
 
 
+def read_config_file(path, loader) -> dict:
+    """The ``key: value`` pairs of a YAML config file, read with RecBole's YAML ``loader``; an empty file sets nothing.
+
+    Raises:
+        InputError: a missing or unreadable file, text that is not UTF-8, YAML that does not parse (the line and
+            column of the fault named) and YAML that is no mapping; each line begins ``config file PATH``.
+    """
+    source = f"config file {path}"
+    try:
+        values = yaml.load(read_text(path, source=source), Loader=loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        raise InputError(f"{source}: not valid YAML{where}: {problem}") from None
+    if values is not None and not isinstance(values, dict):
+        raise InputError(f"{source}: holds a YAML {type(values).__name__}, not key: value lines")
+    return values or {}
+
+
 def config_with(config, **overrides):
-    """A shallow copy of a config with some values replaced; the original is unchanged."""
+    """A shallow copy of a config with some values replaced; the original is unchanged. The replaced keys count as
+    set by the caller, so a request's recipe (:func:`with_request_defaults`) does not replace them."""
     new = copy.copy(config)
     new.final_config_dict = {**config.final_config_dict, **overrides}
+    new.external_config_dict = {**config.external_config_dict, **overrides}
     return new
 
 
 def request_defaults(config, kind, given=()) -> dict:
     """The recipe ``unlearn_defaults[kind]`` (from properties/) for every key the user did not set.
 
-    So ``--forget_type=interaction --forget_ratio=0.05`` alone gets the best measured recipe for interaction
-    requests, and any key given explicitly (file, dict, command line, or ``given``) still wins.
+    So ``--forget_type=interaction --forget_ratio=0.05`` alone gets the recipe for interaction requests, and any key
+    given explicitly (file, dict, command line, :func:`config_with`, or ``given``) still wins.
     """
     recipe = (config["unlearn_defaults"] or {}).get(kind) or {}
     return {key: value for key, value in recipe.items() if key not in config.external_config_dict and key not in given}
 
 
 def with_request_defaults(config, kind, given=()):
-    """:func:`config_with` the request type ``kind`` and its :func:`request_defaults` (keys in ``given`` kept)."""
-    return config_with(config, forget_type=kind, **request_defaults(config, kind, given))
+    """A copy of ``config`` for a ``kind`` request, its :func:`request_defaults` merged in (keys in ``given``
+    kept); the one place a recipe is merged (:meth:`recbole_unlearn.unlearn.context.UnlearnContext.for_request`)."""
+    new = config_with(config, forget_type=kind)
+    new.final_config_dict.update(request_defaults(new, kind, given))
+    return new

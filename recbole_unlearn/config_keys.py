@@ -20,8 +20,8 @@ instead of a hand-kept copy of its keys.
 - otherwise kept, with one warning line through :mod:`logging`: a model class of the user's own project may read keys
   of its own.
 
-:data:`ALIASES` maps the names RecBole spells differently elsewhere to the config key: ``group_offset`` (the argument
-of RecBole's ``run(...)``) sets ``offset``.
+:data:`ALIASES` maps other names of a key to the key: ``group_offset`` (the argument of RecBole's ``run(...)``) sets
+``offset``; the old name ``unlearn_epochs`` (:data:`DEPRECATED`) sets ``unlearn_passes``, with a warning.
 """
 
 import difflib
@@ -46,7 +46,9 @@ OUTSIDE_YAML = frozenset({
 })
 
 # another spelling of a key -> the key; only one of them may be given, or both with the same value
-ALIASES = {"group_offset": "offset"}
+ALIASES = {"group_offset": "offset", "unlearn_epochs": "unlearn_passes"}
+# aliases that are old names: accepted with a warning naming the new key
+DEPRECATED = frozenset({"unlearn_epochs"})
 
 # Refusing prefixes: every unlearning key starts with one of them, and a key starting with one is never a user's own.
 UNLEARNING_PREFIXES = ("forget_", "unlearn_")
@@ -96,7 +98,7 @@ def package_keys() -> frozenset:
 @functools.cache
 def known_keys() -> frozenset:
     """Every key that means something to RecBole or to this package (see the module's docstring)."""
-    return recbole_keys() | package_keys() | OUTSIDE_YAML
+    return recbole_keys() | package_keys() | OUTSIDE_YAML | frozenset(ALIASES)
 
 
 def _normal(key: str) -> str:
@@ -122,6 +124,8 @@ def resolve_aliases(given: dict) -> dict:
     for alias, key in ALIASES.items():
         if alias in resolved:
             value = resolved.pop(alias)
+            if alias in DEPRECATED:
+                logging.getLogger().warning(f"config key {alias!r} is deprecated: use {key!r}")
             if key in resolved and resolved[key] != value:
                 raise InputError(f"{alias} {value!r} and {key} {resolved[key]!r} disagree: give one of them")
             resolved[key] = value
@@ -138,7 +142,8 @@ def check_keys(given) -> list:
     unknown = sorted(key for key in given if key not in known_keys())
     for key in unknown:
         if is_refused(key):
-            raise InputError(f"unknown config key {key!r}; did you mean {closest(key, known_keys())!r}? (keys: {DOCS})")
+            near = closest(key, known_keys())
+            raise InputError(f"unknown config key {key!r}; did you mean {ALIASES.get(near, near)!r}? (keys: {DOCS})")
     for key in unknown:
         near = closest(key, known_keys(), CUTOFF)
         hint = f"did you mean {near!r}?" if near else "not a key of RecBole or recbole_unlearn,"

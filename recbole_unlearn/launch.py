@@ -5,12 +5,14 @@ RecBole's own launcher lives in ``recbole.quick_start``, which imports ray; this
 its ``local_rank``; :mod:`recbole_unlearn.distributed` does the rest.
 """
 
+import dataclasses
 import logging
 import os
 import pickle
 import socket
 import sys
 import traceback
+from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
@@ -32,12 +34,34 @@ def check_port_free(ip, port) -> None:
             raise InputError(message) from None
 
 
-def launch(config, model=None, dataset=None, config_file_list=None, config_dict=None, argv=None, entry=None):
+@dataclass(frozen=True)
+class RunArguments:
+    """The arguments every process of a run passes to its entry, as :func:`recbole_unlearn.quick_start.run` takes
+    them: ``entry(model=..., dataset=..., config_file_list=..., config_dict=..., argv=...)``."""
+
+    model: str = None
+    dataset: str = None
+    config_file_list: list = None
+    config_dict: dict = None
+    argv: list = None
+
+    def entry_kwargs(self, keys) -> dict:
+        """The keyword arguments of the entry, with ``keys`` added to ``config_dict``."""
+        return {
+            "model": self.model,
+            "dataset": self.dataset,
+            "config_file_list": self.config_file_list,
+            "config_dict": {**(self.config_dict or {}), **keys},
+            "argv": list(self.argv or []),
+        }
+
+
+def launch(config, arguments=RunArguments(), entry=None):
     """Start this machine's ``nproc`` processes (``torch.multiprocessing.spawn``) and wait for them.
 
-    Each runs ``entry(model=..., dataset=..., config_file_list=..., config_dict=..., argv=...)``
-    (default :func:`recbole_unlearn.quick_start.run`) with the resolved keys and its ``local_rank`` added to
-    ``config_dict``. ``config`` is the run's config as read in this (launching) process, for the keys only.
+    Each runs ``entry`` (default :func:`recbole_unlearn.quick_start.run`) with the :class:`RunArguments`
+    ``arguments``, the resolved keys and its ``local_rank`` added to their ``config_dict``. ``config`` is the run's
+    config as read in this (launching) process, for the keys only.
 
     Returns global rank 0's result without its ``config``, ``model`` and ``trainer`` (``None`` on a machine that
     does not hold rank 0). An :class:`InputError` in any process is raised here with the same line.
@@ -49,13 +73,7 @@ def launch(config, model=None, dataset=None, config_file_list=None, config_dict=
     threads = None
     if config["device"].type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
         threads = max(1, (os.cpu_count() or 1) // values["nproc"])  # no oversubscription of the machine's cores
-    kwargs = {
-        "model": model,
-        "dataset": dataset,
-        "config_file_list": config_file_list,
-        "config_dict": {**(config_dict or {}), **values},
-        "argv": list(argv or []),
-    }
+    kwargs = arguments.entry_kwargs(values)
     for folder in (os.path.join("log", config["model"]), config["checkpoint_dir"]):
         os.makedirs(folder, exist_ok=True)  # RecBole's exists-then-makedirs races when every rank creates them
     queue = mp.get_context("spawn").SimpleQueue()
@@ -72,6 +90,16 @@ def launch(config, model=None, dataset=None, config_file_list=None, config_dict=
         raise
     _drain(queue, outcomes)
     return next((pickle.loads(value) for kind, value in outcomes if kind == "ok"), None)
+
+
+def without_objects(result):
+    """A run's result (:class:`~recbole_unlearn.quick_start.TrainedRun` or
+    :class:`~recbole_unlearn.quick_start.UnlearningRun`) with its config, model and trainer set to ``None``: what
+    crosses back to the launching process holds plain values only."""
+    if not dataclasses.is_dataclass(result):
+        return result
+    names = {f.name for f in dataclasses.fields(result)} & {"config", "model", "trainer"}
+    return dataclasses.replace(result, **dict.fromkeys(names))
 
 
 def _drain(queue, outcomes):
@@ -94,8 +122,7 @@ def _worker(local_rank, entry, kwargs, queue, threads):
         kwargs = {**kwargs, "config_dict": {**kwargs["config_dict"], "local_rank": local_rank}}
         result = entry(**kwargs)
         if local_rank + kwargs["config_dict"]["offset"] == 0:
-            if isinstance(result, dict):
-                result = {k: v for k, v in result.items() if k not in ("config", "model", "trainer")}
+            result = without_objects(result)
             queue.put(("ok", pickle.dumps(result)))  # plain bytes: no tensor shared with a process about to exit
         if dist.is_initialized():
             dist.barrier()

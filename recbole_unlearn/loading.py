@@ -12,7 +12,7 @@ from recbole_unlearn.data import built_datasets, create_dataset, dataloaders
 from recbole_unlearn.model.serving import serve
 from recbole_unlearn.quick_start import load_config
 from recbole_unlearn.registry import build_model
-from recbole_unlearn.unlearn.lineage import replay, revoked_items
+from recbole_unlearn.unlearn.lineage import replay, revoked_by
 from recbole_unlearn.unlearn.rebind import rebind_model
 
 # keys of the run that wrote a checkpoint that do not describe its data or model: a load does not replay them
@@ -48,7 +48,7 @@ def load_datasets_and_model(checkpoint, model=None, **overrides):
     net = restore_model(build_model(config, full[0]), state)
     if lineage:
         net = rebind_model(net, config, retain[0])
-    serve(net, revoked_items(lineage, full[0])).eval()
+    serve(net, revoked_by(lineage, full[0])).eval()
     return config, net, dataset, list(retain)
 
 

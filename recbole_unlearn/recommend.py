@@ -22,9 +22,10 @@ from recbole_unlearn.checkpoint import load_checkpoint
 from recbole_unlearn.data.pairs import concat_pairs
 from recbole_unlearn.data.readers import read_table
 from recbole_unlearn.data.request import token_ids
+from recbole_unlearn.data.request_type import RequestType
 from recbole_unlearn.errors import InputError
 from recbole_unlearn.loading import load_datasets_and_model
-from recbole_unlearn.scoring import top_k
+from recbole_unlearn.scoring import top_k_with_scores
 
 USERS_PER_BATCH = 1024
 
@@ -59,7 +60,7 @@ def recommend(checkpoint, users=None, users_file=None, k=20, show_progress=True,
     batches = range(0, len(ids), USERS_PER_BATCH)
     for start in tqdm(batches, desc="recommend", unit="batch", disable=not show_progress):
         batch = ids[start : start + USERS_PER_BATCH]
-        scores, items = top_k(model, batch, history, k, batch_users=USERS_PER_BATCH, with_scores=True)
+        scores, items = top_k_with_scores(model, batch, history, k, batch_users=USERS_PER_BATCH)
         for user, user_items, user_scores in zip(batch, items.tolist(), scores.tolist()):
             kept = [(item, score) for item, score in zip(user_items, user_scores) if score != -math.inf]
             rows += [(str(user_tokens[user]), rank + 1, str(item_tokens[item]), score)
@@ -71,7 +72,8 @@ def recommend(checkpoint, users=None, users_file=None, k=20, show_progress=True,
 def revoked(checkpoint) -> list:
     """The raw tokens of every item the checkpoint's lineage revoked, in request order (no data needed)."""
     lineage = load_checkpoint(checkpoint).get("lineage", [])
-    return list(dict.fromkeys(token for record in lineage if record["type"] == "item" for token in record["items"]))
+    items = (record["items"] for record in lineage if record["type"] == RequestType.ITEM)
+    return list(dict.fromkeys(token for tokens in items for token in tokens))
 
 
 def recommendations_text(rows, fmt) -> str:

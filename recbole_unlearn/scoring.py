@@ -74,9 +74,14 @@ def candidate_moments(scores) -> tuple:
     return count.double(), mean.double(), centred.pow_(2).sum(1).div(count).sqrt().double()
 
 
-def top_k(model, users, history, k, batch_users=512, raw=False, with_scores=False):
-    """Top-``k`` items per user (``(len(users), k)`` ids, best first), history pairs excluded; with ``with_scores``,
-    ``(scores, ids)``."""
+def top_k(model, users, history, k, batch_users=512, raw=False) -> torch.Tensor:
+    """Top-``k`` items per user (``(len(users), k)`` ids, best first), history pairs excluded."""
+    return top_k_with_scores(model, users, history, k, batch_users, raw)[1]
+
+
+def top_k_with_scores(model, users, history, k, batch_users=512, raw=False) -> tuple:
+    """``(scores, ids)`` of the top-``k`` items per user (each ``(len(users), k)``, best first), history pairs
+    excluded."""
     ids, values = [], []
     for start in range(0, len(users), batch_users):
         batch = users[start : start + batch_users]
@@ -85,7 +90,7 @@ def top_k(model, users, history, k, batch_users=512, raw=False, with_scores=Fals
         values.append(top.values)
     if not ids:
         ids, values = [torch.zeros(0, k, dtype=torch.long)], [torch.zeros(0, k)]
-    return (torch.cat(values), torch.cat(ids)) if with_scores else torch.cat(ids)
+    return torch.cat(values), torch.cat(ids)
 
 
 def auc(positive_scores, negative_scores) -> float:

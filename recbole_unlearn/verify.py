@@ -35,7 +35,7 @@ from recbole_unlearn.unlearn.lineage import (
     read_manifest,
     replay,
     request_from_record,
-    revoked_items,
+    revoked_by,
 )
 from recbole_unlearn.unlearn.rebind import rebind_model
 
@@ -82,7 +82,6 @@ def verify_checkpoint(checkpoint, model=None, dataset=None, config_file_list=Non
     lineage = state.get("lineage", [])
     if [r["sha256"] for r in lineage] != [r["sha256"] for r in manifest["requests"]]:
         raise InputError(f"checkpoint {checkpoint}: its lineage differs from the requests its manifest lists")
-
     # the keys the checkpoint was written with, unless given again (in a file, the dict or the command line)
     in_files = yaml_keys([path for path in config_file_list or [] if Path(path).is_file()])
     replayed = {k: v for k, v in replayed_config(state["meta"]).items() if k not in in_files}
@@ -94,39 +93,15 @@ def verify_checkpoint(checkpoint, model=None, dataset=None, config_file_list=Non
         argv if argv is not None else [],
     )
     check_compatible(state, checkpoint, config["model"], datasets[0])
-    requests = [request_from_record(record, datasets[0]) for record in lineage]
-    split = None
-    if lineage:
-        before = replay(lineage[:-1], *datasets)
-        split = split_datasets(requests[-1], *before, revoked_before=revoked_items(lineage[:-1], datasets[0]))
+    split = last_split(lineage, datasets)
     retain_train = split.retain_train if split else datasets[0]
-    if pairs_sha256(retain_train) != manifest["retain_train_sha256"]:
-        raise InputError(
-            f"checkpoint {checkpoint}: the retain set replayed from its lineage differs from the one recorded "
-            "(data files or filtering changed since)"
-        )
-    for record, request in zip(lineage, requests):
-        leaked = int(forget_mask(request, retain_train.inter_feat, retain_train).sum())
-        if leaked:
-            raise InputError(
-                f"checkpoint {checkpoint}: {leaked} interactions of request #{record['index']} are in its training data"
-            )
-
+    check_retain_set(checkpoint, manifest, lineage, retain_train)
     audit = {}
     if split is not None:
         net = restore_model(build_model(config, datasets[0]), state)
-        served = serve(rebind_model(net, config, retain_train), split.revoked_items)
+        served = serve(rebind_model(net, config, retain_train), split.blocked_items)
         audit = Audit(split, config["topk"]).evaluate(served)
-        for key, recorded in (manifest["audit"] or {}).items():
-            now = audit.get(key)
-            if not (isinstance(recorded, float) and isinstance(now, float)) or (
-                math.isnan(now) and math.isnan(recorded)
-            ):
-                continue
-            if not math.isclose(now, recorded, abs_tol=AUDIT_TOLERANCE):
-                raise InputError(
-                    f"checkpoint {checkpoint}: audit does not reproduce: {key} {now:.6f}, recorded {recorded:.6f}"
-                )
+        check_audit(checkpoint, audit, manifest["audit"] or {})
     return {
         "checkpoint": str(checkpoint),
         "chain": [str(path) for path, _ in chain],
@@ -134,6 +109,45 @@ def verify_checkpoint(checkpoint, model=None, dataset=None, config_file_list=Non
         "retain_train_interactions": int(len(retain_train.inter_feat)),
         "audit": audit,
     }
+
+
+def last_split(lineage, datasets):
+    """The forget / retain split of the lineage's last request, from the retain set the earlier ones leave
+    (``None`` for an empty lineage)."""
+    if not lineage:
+        return None
+    before = replay(lineage[:-1], *datasets)
+    request = request_from_record(lineage[-1], datasets[0])
+    return split_datasets(request, *before, revoked_before=revoked_by(lineage[:-1], datasets[0]))
+
+
+def check_retain_set(checkpoint, manifest, lineage, retain_train):
+    """The replayed retain set is the one recorded, and holds no interaction of any request of the lineage."""
+    if pairs_sha256(retain_train) != manifest["retain_train_sha256"]:
+        raise InputError(
+            f"checkpoint {checkpoint}: the retain set replayed from its lineage differs from the one recorded "
+            "(data files or filtering changed since)"
+        )
+    for record in lineage:
+        request = request_from_record(record, retain_train)
+        leaked = int(forget_mask(request, retain_train.inter_feat, retain_train).sum())
+        if leaked:
+            raise InputError(
+                f"checkpoint {checkpoint}: {leaked} interactions of request #{record['index']} are in its training data"
+            )
+
+
+def check_audit(checkpoint, audit, recorded_audit):
+    """Every recorded audit number (floats; both NaN, or a missing value recorded as null, agree) is reproduced."""
+    for key, recorded in recorded_audit.items():
+        recorded = math.nan if recorded is None else recorded  # strict JSON writes a NaN as null
+        now = audit.get(key)
+        if not (isinstance(recorded, float) and isinstance(now, float)) or (math.isnan(now) and math.isnan(recorded)):
+            continue
+        if not math.isclose(now, recorded, abs_tol=AUDIT_TOLERANCE):
+            raise InputError(
+                f"checkpoint {checkpoint}: audit does not reproduce: {key} {now:.6f}, recorded {recorded:.6f}"
+            )
 
 
 def summary_line(result: dict) -> str:

@@ -64,7 +64,7 @@ def test_cli_unlearning_cycle_prints_audit_and_writes_report(tmp_path, tiny_data
     data_path, name = tiny_data
     out = cli(
         "--model=LightGCN", f"--dataset={name}", f"--data_path={data_path}", "--load_col={'inter': ['user_id', 'item_id']}",
-        "--epochs=1", "--show_progress=False", "--forget_type=user", "--forget_ratio=0.1", "--unlearn_epochs=2",
+        "--epochs=1", "--show_progress=False", "--forget_type=user", "--forget_ratio=0.1", "--unlearn_passes=2",
         "--unlearn_method=['reverse_bpr','reset']", "--report_file=out/r.json", cwd=tmp_path,
     )
     assert out.returncode == 0, out.stderr[-2000:]

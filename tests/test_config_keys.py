@@ -46,7 +46,7 @@ class MyModel(GeneralRecommender):
 @pytest.mark.parametrize("typo, closest", [
     ("forget_tpye", "forget_type"),
     ("unlearn_methd", "unlearn_method"),
-    ("unlearn_epoch", "unlearn_epochs"),
+    ("unlearn_epoch", "unlearn_passes"),
     ("forget_ration", "forget_ratio"),
     ("forgt_type", "forget_type"),  # no unlearning prefix: refused for being close to a key of this package
     ("report_fil", "report_file"),

@@ -43,11 +43,11 @@ run("LightGCN", "tiny", config_dict=json.loads(sys.argv[1]), argv=[])
 
 @pytest.mark.parametrize("where", ["passes", "checkpoint_write"])
 def test_sigkill_mid_unlearning_leaves_previous_checkpoint_valid_and_rerun_completes(where, fast_config, tmp_path):
-    root = run("LightGCN", "tiny", config_dict=fast_config, argv=[])["checkpoint"]
+    root = run("LightGCN", "tiny", config_dict=fast_config, argv=[]).checkpoint
     saved = fast_config["checkpoint_dir"]
     before = sorted(os.listdir(saved))
     cfg = {**fast_config, "checkpoint": root, "forget_type": "interaction", "forget_ratio": 0.1,
-           "unlearn_epochs": 5, "unlearn_batch_size": 64, "report_file": str(tmp_path / "out" / "report.json")}
+           "unlearn_passes": 5, "unlearn_batch_size": 64, "report_file": str(tmp_path / "out" / "report.json")}
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), *sys.path])}
     child = subprocess.run([sys.executable, "-c", DRIVER, json.dumps(cfg), where], env=env, capture_output=True,
                            timeout=300)
@@ -61,5 +61,5 @@ def test_sigkill_mid_unlearning_leaves_previous_checkpoint_valid_and_rerun_compl
     assert verify_checkpoint(root, config_dict=fast_config)["requests"] == []
 
     rerun = run("LightGCN", "tiny", config_dict=cfg, argv=[])
-    assert read_manifest(rerun["checkpoint"])["parent"]["checkpoint"] == os.path.basename(root)
-    assert verify_checkpoint(rerun["checkpoint"], config_dict=fast_config)["audit"]["forget_recall@20"] >= 0
+    assert read_manifest(rerun.checkpoint)["parent"]["checkpoint"] == os.path.basename(root)
+    assert verify_checkpoint(rerun.checkpoint, config_dict=fast_config)["audit"]["forget_recall@20"] >= 0

@@ -38,7 +38,8 @@ def free_port():
 
 def launch(config_dict, entry=None, dataset="tiny"):
     config = Config("LightGCN", dataset, config_dict=config_dict, argv=[])
-    return launcher.launch(config, model="LightGCN", dataset=dataset, config_dict=config_dict, entry=entry)
+    arguments = launcher.RunArguments(model="LightGCN", dataset=dataset, config_dict=config_dict)
+    return launcher.launch(config, arguments, entry=entry)
 
 
 # entries run in each spawned process (module-level, so that spawn can find them) --------------------------------------
@@ -48,12 +49,12 @@ def train_without_checkpoint(**kwargs):
     from recbole_unlearn.quick_start import run
 
     result = run(**kwargs, saved=False)
-    weights = torch.cat([p.detach().reshape(-1) for p in result["model"].parameters()])
+    weights = torch.cat([p.detach().reshape(-1) for p in result.model.parameters()])
     every_rank = [None] * dist.get_world_size()
     dist.all_gather_object(every_rank, weights)
     return {
-        "test_result": result["test_result"],
-        "state_dict": result["model"].state_dict(),
+        "test_result": result.test_result,
+        "state_dict": result.model.state_dict(),
         "ranks_identical": all(torch.equal(weights, w) for w in every_rank),
     }
 
@@ -93,7 +94,7 @@ def test_two_processes_train_like_one_and_evaluate_exactly_like_one(fast_config)
     # 121 users: one rank's share of the evaluation users is padded with a repeated user, which must not count twice
     write_clustered_inter(Path(fast_config["data_path"]), "odd", n_users=121)
     config_dict = {**fast_config, "epochs": 5}
-    one = run("LightGCN", "odd", config_dict=config_dict, argv=[], saved=False)["test_result"]
+    one = run("LightGCN", "odd", config_dict=config_dict, argv=[], saved=False).test_result
     two = launch({**config_dict, "nproc": 2, "port": free_port()}, entry=train_without_checkpoint, dataset="odd")
     assert two["ranks_identical"], "the ranks' weights drifted apart: gradients were not averaged"
     for metric in ("recall@20", "ndcg@20", "recall@10", "ndcg@10"):
@@ -111,7 +112,7 @@ def test_two_process_unlearning_writes_one_checkpoint_and_one_report_from_rank_0
         **fast_config,
         "forget_type": "interaction",
         "forget_ratio": 0.05,
-        "unlearn_epochs": 3,
+        "unlearn_passes": 3,
         "report_file": str(report_file),
         "nproc": 2,
         "port": free_port(),
@@ -119,7 +120,7 @@ def test_two_process_unlearning_writes_one_checkpoint_and_one_report_from_rank_0
     result = launch(config_dict)
     saved = Path(fast_config["checkpoint_dir"])
     unlearned = [p.name for p in saved.glob("*-unlearned-*.pth")]
-    assert unlearned == [Path(result["checkpoint"]).name]
+    assert unlearned == [Path(result.checkpoint).name]
     assert len(list(saved.glob("*.pth"))) == 2  # and the original, written once
     assert [p.name for p in tmp_path.glob("*.json")] == ["report.json"]
     report = json.loads(report_file.read_text())

@@ -29,3 +29,9 @@ def test_wheel_holds_every_package_properties_and_demo_data(tmp_path):
     (dist_info,) = dist_info
     # metadata 2.4 puts it under licenses/, older setuptools at the top of dist-info
     assert {f"{dist_info}/licenses/LICENSE", f"{dist_info}/LICENSE"} & names, "LICENSE is not in the wheel's dist-info"
+
+
+def test_setup_py_is_a_shim_and_pyproject_holds_the_metadata():
+    """``setup.py`` only calls setuptools (pyproject.toml is the one source of the metadata)."""
+    assert (ROOT / "setup.py").read_text().splitlines() == ["from setuptools import setup", "setup()"]
+    assert 'name = "recbole-unlearn"' in (ROOT / "pyproject.toml").read_text()

@@ -14,6 +14,7 @@ LAYERS = [
     ("models", ["model", "scoring"]),
     ("core", ["checkpoint", "trainer", "registry", "config", "config_keys"]),
     ("judge/act", ["audit", "unlearn"]),
+    ("pipeline", ["pipeline"]),
     (
         "face",
         ["quick_start", "loading", "recommend", "api", "launch", "verify", "cli", "text_features", "__main__", ""],

@@ -14,14 +14,14 @@ from recbole_unlearn.quick_start import load_datasets, run
 from recbole_unlearn.unlearn.lineage import manifest_path, read_manifest
 from recbole_unlearn.verify import verify_checkpoint
 
-FAST_UNLEARN = {"unlearn_epochs": 3, "unlearn_batch_size": 128}
+FAST_UNLEARN = {"unlearn_passes": 3, "unlearn_batch_size": 128}
 
 
 @pytest.fixture
 def root(fast_config):
     """A trained checkpoint (the root of every chain below) and its config."""
     result = run("LightGCN", "tiny", config_dict=fast_config, argv=[])
-    return result["checkpoint"], fast_config
+    return result.checkpoint, fast_config
 
 
 def write_csv(path, header, rows):
@@ -52,22 +52,22 @@ def test_stream_of_requests_chains_checkpoints_and_each_verifies(root, tmp_path)
     users = write_csv(tmp_path / "a.csv", ["user_id"], [["u3"], ["u7"]])
     more_users = write_csv(tmp_path / "b.csv", ["user_id"], [["u11"]])
     result = unlearn(cfg, checkpoint, "user", [users, more_users], unlearn_method="reset")
-    steps = result["steps"]
-    assert [s["index"] for s in steps] == [1, 2]
-    first, second = (read_manifest(s["checkpoint"]) for s in steps)
+    steps = result.steps
+    assert [s.index for s in steps] == [1, 2]
+    first, second = (read_manifest(s.checkpoint) for s in steps)
     assert first["parent"]["checkpoint"] == os.path.basename(checkpoint)
-    assert second["parent"]["checkpoint"] == os.path.basename(steps[0]["checkpoint"])
+    assert second["parent"]["checkpoint"] == os.path.basename(steps[0].checkpoint)
     assert [r["source"] for r in second["requests"]] == [users, more_users]
     assert second["cumulative"]["users"] == 3 and second["cumulative"]["requests"] == 2
     removed = second["requests"][1]["interactions"]
     assert removed > 0 and second["retain_train_interactions"] == first["retain_train_interactions"] - removed
     assert {"recbole", "torch", "numpy"} <= set(second["versions"]) and second["config"]["model"] == "LightGCN"
-    lineage = torch.load(steps[1]["checkpoint"], weights_only=True)["lineage"]
+    lineage = torch.load(steps[1].checkpoint, weights_only=True)["lineage"]
     assert [sorted(r["users"]) for r in lineage] == [["u3", "u7"], ["u11"]]  # raw tokens: replayable on fresh data
     for step in steps:
-        summary = verify_checkpoint(step["checkpoint"], config_dict=cfg)
+        summary = verify_checkpoint(step.checkpoint, config_dict=cfg)
         assert summary["audit"]["retain_recall@20"] >= 0
-    assert len(verify_checkpoint(steps[1]["checkpoint"], config_dict=cfg)["chain"]) == 3  # root, #1, #2
+    assert len(verify_checkpoint(steps[1].checkpoint, config_dict=cfg)["chain"]) == 3  # root, #1, #2
 
 
 def test_repeated_request_changes_nothing_and_later_methods_use_the_cumulative_retain_set(root, tmp_path):
@@ -76,18 +76,18 @@ def test_repeated_request_changes_nothing_and_later_methods_use_the_cumulative_r
     first = unlearn(cfg, checkpoint, "user", users, unlearn_method="reset")
     before = saved_files(cfg)
     # the same forget set in another file, rows reordered: same sha256, nothing to do
-    again = unlearn(cfg, first["checkpoint"], "user", write_csv(tmp_path / "c.csv", ["user_id"], [["u7"], ["u3"]]),
+    again = unlearn(cfg, first.checkpoint, "user", write_csv(tmp_path / "c.csv", ["user_id"], [["u7"], ["u3"]]),
                     unlearn_method="reset")
-    assert again["steps"] == [{"request": again["steps"][0]["request"], "already_applied_as": 1}]
-    assert again["checkpoint"] is None and saved_files(cfg) == before
+    assert [(step.index, step.already_applied, step.checkpoint) for step in again.steps] == [(1, True, None)]
+    assert again.checkpoint is None and saved_files(cfg) == before
     # a fine-tune and a gold retrain from the unlearned checkpoint: both on the retain set without u3 and u7
     inters = write_csv(tmp_path / "b.csv", ["user_id", "item_id"], train_pair_tokens(cfg, 4, offset=100))
-    later = unlearn(cfg, first["checkpoint"], "interaction", inters, unlearn_method=["finetune", "retrain"])
-    assert read_manifest(later["checkpoint"])["retain_train_interactions"] == read_manifest(first["checkpoint"])[
+    later = unlearn(cfg, first.checkpoint, "interaction", inters, unlearn_method=["finetune", "retrain"])
+    assert read_manifest(later.checkpoint)["retain_train_interactions"] == read_manifest(first.checkpoint)[
         "retain_train_interactions"] - 4
-    forgotten_users = first["report"]["request"]["users"]
+    forgotten_users = first.report["request"]["users"]
     assert forgotten_users == 2
-    gold_graph = later["model"].norm_adj  # finetune is the primary: its graph is the cumulative retain graph
+    gold_graph = later.model.norm_adj  # finetune is the primary: its graph is the cumulative retain graph
     _, (train, _, _) = load_datasets("LightGCN", "tiny", config_dict={**cfg, "state": "ERROR"}, argv=[])
     token_to_id = train.field2token_id["user_id"]
     rows = torch.tensor([token_to_id["u3"], token_to_id["u7"]])
@@ -101,15 +101,15 @@ def test_folder_of_requests_runs_in_name_order(root, tmp_path):
     write_csv(folder / "02.csv", ["user_id"], [["u9"]])
     write_csv(folder / "01.csv", ["user_id"], [["u4"]])
     result = unlearn(cfg, checkpoint, "user", str(folder), unlearn_method="reset")
-    assert [os.path.basename(s["request"]["source"]) for s in result["steps"]] == ["01.csv", "02.csv"]
+    assert [os.path.basename(s.request["source"]) for s in result.steps] == ["01.csv", "02.csv"]
 
 
 def test_same_seed_checkpoint_and_request_give_bit_identical_weights(root, tmp_path):
     checkpoint, cfg = root
     inters = write_csv(tmp_path / "b.csv", ["user_id", "item_id"], train_pair_tokens(cfg, 12))
     runs = [unlearn(cfg, checkpoint, "interaction", inters, unlearn_method="reverse_bpr") for _ in range(2)]
-    first, second = (torch.load(r["checkpoint"], weights_only=True)["state_dict"] for r in runs)
-    assert runs[0]["checkpoint"] != runs[1]["checkpoint"]
+    first, second = (torch.load(r.checkpoint, weights_only=True)["state_dict"] for r in runs)
+    assert runs[0].checkpoint != runs[1].checkpoint
     original = torch.load(checkpoint, weights_only=True)["state_dict"]
     assert any(not torch.equal(first[k], original[k]) for k in first)  # it did change the model
     assert all(torch.equal(first[k], second[k]) for k in first)
@@ -121,8 +121,8 @@ def chain(root, tmp_path):
     checkpoint, cfg = root
     steps = unlearn(cfg, checkpoint, "user", [write_csv(tmp_path / "a.csv", ["user_id"], [["u3"]]),
                                               write_csv(tmp_path / "b.csv", ["user_id"], [["u5"]])],
-                    unlearn_method="reset")["steps"]
-    return checkpoint, steps[0]["checkpoint"], steps[1]["checkpoint"], cfg
+                    unlearn_method="reset").steps
+    return checkpoint, steps[0].checkpoint, steps[1].checkpoint, cfg
 
 
 def append_a_byte(path):
@@ -194,11 +194,11 @@ def test_refresh_runs_on_every_kth_request_of_a_stream_and_changes_the_model(roo
              for k in range(2)]
     plain = unlearn(cfg, checkpoint, "interaction", files)
     refreshed = unlearn(cfg, checkpoint, "interaction", files, unlearn_refresh_every=2)
-    reports = [json.loads(open(step["report_file"]).read()) for step in refreshed["steps"]]
+    reports = [json.loads(open(step.report_file).read()) for step in refreshed.steps]
     assert [r["results"]["unlearned"]["refreshed"] for r in reports] == [False, True]
-    first = [torch.load(r["steps"][0]["checkpoint"], weights_only=True)["state_dict"] for r in (plain, refreshed)]
+    first = [torch.load(r.steps[0].checkpoint, weights_only=True)["state_dict"] for r in (plain, refreshed)]
     assert all(torch.equal(first[0][k], first[1][k]) for k in first[0])  # request 1: no refresh, same weights
-    last = [torch.load(r["checkpoint"], weights_only=True)["state_dict"] for r in (plain, refreshed)]
+    last = [torch.load(r.checkpoint, weights_only=True)["state_dict"] for r in (plain, refreshed)]
     assert any(not torch.equal(last[0][k], last[1][k]) for k in last[0])
 
 

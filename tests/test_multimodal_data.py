@@ -336,7 +336,7 @@ def test_training_runs_on_mmrec_data_with_features(mm_data):
     data_path, _, _ = mm_data
     result = run("LightGCN", "mm", config_dict={"data_path": str(data_path), "state": "ERROR", "show_progress": False,
                                                 "epochs": 1, "modalities": {"m": "feat.npy"}}, argv=[], saved=False)
-    assert "recall@20" in result["test_result"]
+    assert "recall@20" in result.test_result
 
 
 # ------------------------------------------------------------------------------------------------ real data

@@ -113,12 +113,12 @@ def test_checkpoint_records_the_normalisation_and_a_load_uses_it(scaled_data, tm
            "checkpoint_dir": str(tmp_path / "saved"), "modalities": {"small": "small.npy", "large": "large.npy"},
            "feature_norm": {"large": "standardize", "small": "l2"}}
     result = run("MMLightGCN", "mm", config_dict=cfg, argv=[])
-    path = result["checkpoint"]
+    path = result.checkpoint
     state = torch.load(path, map_location="cpu", weights_only=True)
     assert state["meta"]["feature_norm"] == {"small": ["l2"], "large": ["standardize"]}
     assert load_checkpoint(path)["meta"]["given_config"]["feature_norm"] == state["meta"]["feature_norm"]
 
-    trained = result["model"].eval()
+    trained = result.model.eval()
     _, loaded, _, _, _, test = load_data_and_model(path)
     users = torch.arange(1, test._dataset.user_num)
     inter = {trained.USER_ID: users}

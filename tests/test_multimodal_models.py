@@ -351,11 +351,12 @@ def test_user_reset_redraws_the_forgotten_users_rows_of_every_user_table(tmp_pat
     from recbole_unlearn.data.split import split_datasets
     from recbole_unlearn.unlearn.methods import get_method
     from recbole_unlearn.unlearn.rebind import embedding_tables
+    from tests.unlearn_helpers import context
 
     config, _, loaders, model = build(tmp_path, model_name)
     forgotten = torch.tensor([3, 17, 42])
     split = split_datasets(ForgetRequest("user", users=forgotten.numpy()), *(ld._dataset for ld in loaders))
-    unlearned, _ = get_method("reset")(model, split, config)
+    unlearned, _ = get_method("reset")(model, split, context(config, split))
     before, after = embedding_tables(model)["user"], embedding_tables(unlearned)["user"]
     assert len(before) == 2
     kept = torch.ones(model.n_users, dtype=torch.bool)

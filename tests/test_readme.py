@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from recbole_unlearn.model.serving import revoked_items
+from recbole_unlearn.model.serving import filtered_items
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -11,7 +11,7 @@ README = ROOT / "README.md"
 
 def test_existing_project_examples_run(capsys):
     section = README.read_text().split("### From an existing RecBole project", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    blocks = re.findall(r"```python\n(.*?)```", section, re.DOTALL)
     assert len(blocks) == 2 and '"epochs": 20' in blocks[0] and "recbole_unlearn.unlearn(" in blocks[1]
     code = "\n".join(blocks).replace('"epochs": 20', '"epochs": 1, "show_progress": False')
     code = code.replace('"examples/', f'"{ROOT}/examples/')  # the tests run in a scratch folder
@@ -20,6 +20,6 @@ def test_existing_project_examples_run(capsys):
     assert "recall@20" in capsys.readouterr().out
     model, report, dataset = namespace["model"], namespace["report"], namespace["dataset"]
     assert report["method"] == "reset" and report["request"]["type"] == "item" and report["request"]["items"] == 5
-    revoked = {str(t) for t in dataset.field2id_token[dataset.iid_field][revoked_items(model)]}
+    revoked = {str(t) for t in dataset.field2id_token[dataset.iid_field][filtered_items(model)]}
     assert revoked == {"50", "100", "181", "258", "286"}
 

@@ -14,9 +14,9 @@ SMALL_DATA_SETTINGS = {"NCL": {"num_clusters": 8}}  # NCL's default 1000 k-means
 @pytest.mark.parametrize("name", RECBOLE_MODELS)
 def test_recbole_model_trains_one_epoch(name, fast_config):
     result = run(name, "tiny", config_dict={**fast_config, "epochs": 1, **SMALL_DATA_SETTINGS.get(name, {})}, argv=[])
-    assert type(result["model"]).__module__.startswith("recbole.model.general_recommender")
-    assert all(math.isfinite(v) for v in result["test_result"].values())
-    state = torch.load(result["checkpoint"], weights_only=True)
+    assert type(result.model).__module__.startswith("recbole.model.general_recommender")
+    assert all(math.isfinite(v) for v in result.test_result.values())
+    state = torch.load(result.checkpoint, weights_only=True)
     assert state["meta"]["model"] == name
 
 
@@ -25,4 +25,4 @@ def test_recbole_lightgcn_runs_when_passed_as_a_class(fast_config):
     from recbole.model.general_recommender.lightgcn import LightGCN
 
     result = run(LightGCN, "tiny", config_dict={**fast_config, "epochs": 1}, argv=[])
-    assert type(result["model"]) is LightGCN
+    assert type(result.model) is LightGCN

@@ -144,12 +144,12 @@ def test_non_general_model_is_refused_before_any_data_is_read(fast_config):
         ("LightGCN", "user", {"unlearn_method": "reset"}),
         ("LightGCN", "interaction", {"unlearn_method": "reverse_bpr", "unlearn_forget_loss": "hinge",
                                      "unlearn_hinge_target": "rank_matched_neighbours", "forget_weight": 3.0,
-                                     "unlearn_epochs": 9, "unlearn_settle_passes": 1,
+                                     "unlearn_passes": 9, "unlearn_settle_passes": 1,
                                      "unlearn_neg_sampling": "popularity", "unlearn_stop": ["budget"]}),
         ("FREEDOM", "interaction", {"unlearn_method": "reverse_bpr", "unlearn_hinge_target": "rank_matched_neighbours",
-                                    "forget_weight": 3.0, "unlearn_epochs": 10, "unlearn_settle_passes": 1,
+                                    "forget_weight": 3.0, "unlearn_passes": 10, "unlearn_settle_passes": 1,
                                     "unlearn_anchor_weight": 10.0}),
-        ("SGL", "interaction", {"unlearn_hinge_target": "rank_matched", "unlearn_epochs": 10,
+        ("SGL", "interaction", {"unlearn_hinge_target": "rank_matched", "unlearn_passes": 10,
                                 "unlearn_settle_passes": 0}),
         ("FREEDOM", "modality", {"unlearn_method": "rebuild"}),
         ("LightGCN", "item", {"unlearn_method": "reset", "unlearn_revoked_steps": 50}),
@@ -158,9 +158,21 @@ def test_non_general_model_is_refused_before_any_data_is_read(fast_config):
 )
 def test_each_request_type_gets_its_model_recipe_unless_a_key_is_set(model, kind, expected):
     from recbole_unlearn import Config
+    from recbole_unlearn.unlearn.context import UnlearnContext
 
-    config = Config(model, "ml-100k", config_dict={"forget_type": kind}, argv=[])
+    config = UnlearnContext.for_request(Config(model, "ml-100k", argv=[]), kind).config
     assert {key: config[key] for key in expected} == expected
-    explicit = Config(model, "ml-100k", config_dict={"forget_type": kind, "unlearn_method": "finetune"},
-                      argv=["--unlearn_epochs=3"])
-    assert explicit["unlearn_method"] == "finetune" and explicit["unlearn_epochs"] == 3
+    given = Config(model, "ml-100k", config_dict={"unlearn_method": "finetune"}, argv=["--unlearn_passes=3"])
+    explicit = UnlearnContext.for_request(given, kind)
+    assert explicit.config["unlearn_method"] == "finetune" and explicit.settings.passes == 3
+    assert UnlearnContext.for_request(given, kind, given={"unlearn_passes": 3}).settings.passes == 3
+
+
+def test_the_old_name_unlearn_epochs_sets_unlearn_passes_with_a_warning(caplog):
+    from recbole_unlearn import Config
+    from recbole_unlearn.unlearn.context import UnlearnContext
+
+    with caplog.at_level("WARNING"):
+        config = Config("LightGCN", "ml-100k", argv=["--unlearn_epochs=4"])
+    assert "'unlearn_epochs' is deprecated: use 'unlearn_passes'" in caplog.text
+    assert UnlearnContext.for_request(config, "interaction").settings.passes == 4

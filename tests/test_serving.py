@@ -15,7 +15,7 @@ from recbole_unlearn.audit.attacker import LearnedAttacker
 from recbole_unlearn.audit.audit import Audit
 from recbole_unlearn.cli import main
 from recbole_unlearn.data.split import split_datasets
-from recbole_unlearn.model.serving import revoked_items, serve
+from recbole_unlearn.model.serving import filtered_items, serve
 from recbole_unlearn.quick_start import load_datasets, run
 from recbole_unlearn.recommend import recommend, revoked
 from recbole_unlearn.scoring import pair_interaction
@@ -24,8 +24,8 @@ from recbole_unlearn.unlearn.lineage import (
     read_manifest,
     replay,
     request_from_record,
+    revoked_by,
 )
-from recbole_unlearn.unlearn.lineage import revoked_items as lineage_revoked
 from recbole_unlearn.verify import verify_checkpoint
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "requests" / "ml-100k"
@@ -55,7 +55,7 @@ def item_runs(tmp_path_factory):
             "report_file": str(root / f"{name}.json"),
         }
         result = run(name, "tiny", config_dict=cfg, argv=[])
-        runs[name] = (result["checkpoint"], result)
+        runs[name] = (result.checkpoint, result)
     return runs
 
 
@@ -64,17 +64,17 @@ def test_no_revoked_item_from_the_loader_full_sort_topk_or_recommend(name, item_
     checkpoint, _ = item_runs[name]
     config, model, dataset, train_data, valid_data, test_data = recbole_unlearn.load_data_and_model(checkpoint)
     revoked_tokens = set(revoked(checkpoint))
-    assert len(revoked_tokens) == 6 and item_tokens(dataset, revoked_items(model)) == revoked_tokens
+    assert len(revoked_tokens) == 6 and item_tokens(dataset, filtered_items(model)) == revoked_tokens
     users = test_data.uid_list.numpy()  # RecBole's full_sort_topk knows the users of its test data
     k = 30  # half the items
     # the trained model this one was unlearned from recommends the revoked items, until the filter is installed
     parent = Path(checkpoint).parent / read_manifest(checkpoint)["parent"]["checkpoint"]
     _, trained, _, _, _, trained_test = recbole_unlearn.load_data_and_model(parent)
     assert item_tokens(dataset, full_sort_topk(users, trained, trained_test, k)[1].flatten()) & revoked_tokens
-    serve(trained, revoked_items(model))
+    serve(trained, filtered_items(model))
     assert not item_tokens(dataset, full_sort_topk(users, trained, trained_test, k)[1].flatten()) & revoked_tokens
     # the model itself: every caller of predict / full_sort_predict sees revoked items at -inf
-    revoked_ids = torch.as_tensor(revoked_items(model))
+    revoked_ids = torch.as_tensor(filtered_items(model))
     pairs = pair_interaction(model, torch.ones(len(revoked_ids), dtype=torch.long), revoked_ids)
     assert torch.isneginf(model.predict(pairs)).all()
     assert not item_tokens(dataset, full_sort_topk(users, model, test_data, k)[1].flatten()) & revoked_tokens
@@ -93,12 +93,12 @@ def test_recommend_equals_the_audits_top20(item_runs, tmp_path, capsys):
     _, full = load_datasets(
         "LightGCN",
         "tiny",
-        config_dict={"data_path": str(Path(result["config"]["data_path"]).parent), "state": "ERROR"},
+        config_dict={"data_path": str(Path(result.config["data_path"]).parent), "state": "ERROR"},
         argv=[],
     )
     split = split_datasets(request_from_record(lineage[-1], full[0]), *replay(lineage[:-1], *full))
     audit = Audit(split)
-    expected = audit.top20(result["model"]).numpy()
+    expected = audit.top20(result.model).numpy()
     tokens = [str(t) for t in dataset.field2id_token[dataset.uid_field][audit.overlap_users]]
     out = tmp_path / "recs.csv"
     capsys.readouterr()
@@ -131,7 +131,7 @@ def test_recommend_as_json_and_revoked_on_standard_output(item_runs, tmp_path, c
 def test_unlearn_recommend_and_verify_build_no_dataloader(item_runs, monkeypatch):
     """They read the data only: RecBole's samplers and full-sort loaders (gigabytes for a million users) are never
     built (gold, which trains, is the exception)."""
-    import recbole_unlearn.data.preparation as preparation
+    from recbole_unlearn.data import preparation
 
     def refused(*args, **kwargs):
         raise AssertionError("a RecBole dataloader was built")
@@ -164,15 +164,15 @@ def test_loader_replays_a_chain_of_three_requests(tmp_path, fast_config):
     (requests / "c.csv").write_text("item_id\ni20\ni21\n")
     cfg = {**fast_config, "forget_type": "item", "forget_file": str(requests), "unlearn_revoked_steps": 5}
     result = run("LightGCN", "tiny", config_dict=cfg, argv=[])
-    assert [step["index"] for step in result["steps"]] == [1, 2, 3]
-    _, model, dataset, train_data, _, _ = recbole_unlearn.load_data_and_model(result["checkpoint"])
-    manifest = read_manifest(result["checkpoint"])
+    assert [step.index for step in result.steps] == [1, 2, 3]
+    _, model, dataset, train_data, _, _ = recbole_unlearn.load_data_and_model(result.checkpoint)
+    manifest = read_manifest(result.checkpoint)
     assert pairs_sha256(train_data._dataset) == manifest["retain_train_sha256"]
     assert len(train_data._dataset.inter_feat) == manifest["retain_train_interactions"]
-    assert item_tokens(dataset, revoked_items(model)) == {"i3", "i7", "i11", "i20", "i21"}
-    lineage = torch.load(result["checkpoint"], weights_only=True)["lineage"]
-    assert np.array_equal(lineage_revoked(lineage, dataset), np.sort(revoked_items(model)))
-    assert verify_checkpoint(result["checkpoint"])["audit"]["revoked_in_top20_after_filter"] == 0.0
+    assert item_tokens(dataset, filtered_items(model)) == {"i3", "i7", "i11", "i20", "i21"}
+    lineage = torch.load(result.checkpoint, weights_only=True)["lineage"]
+    assert np.array_equal(revoked_by(lineage, dataset), np.sort(filtered_items(model)))
+    assert verify_checkpoint(result.checkpoint)["audit"]["revoked_in_top20_after_filter"] == 0.0
 
 
 def test_dry_run_prints_what_it_would_remove_and_writes_nothing(tmp_path, fast_config, capsys):
@@ -217,10 +217,10 @@ def test_example_requests_resolve_on_ml100k(kind, tmp_path, capsys):
 
 
 def test_python_api_gives_the_cli_weights(tmp_path, fast_config):
-    trained = run("LightGCN", "tiny", config_dict=fast_config, argv=[])["checkpoint"]
+    trained = run("LightGCN", "tiny", config_dict=fast_config, argv=[]).checkpoint
     request = tmp_path / "req.csv"
     request.write_text("user_id\nu1\nu5\nu9\n")
-    keys = {"unlearn_method": "reverse_bpr", "unlearn_epochs": 2, "unlearn_batch_size": 64}
+    keys = {"unlearn_method": "reverse_bpr", "unlearn_passes": 2, "unlearn_batch_size": 64}
     cli = run(
         "LightGCN",
         "tiny",
@@ -234,7 +234,7 @@ def test_python_api_gives_the_cli_weights(tmp_path, fast_config):
             "report_file": str(tmp_path / "cli.json"),
         },
     )
-    cli_weights = torch.load(cli["checkpoint"], weights_only=True)["state_dict"]
+    cli_weights = torch.load(cli.checkpoint, weights_only=True)["state_dict"]
     written = sorted(p for p in tmp_path.rglob("*") if p.is_file() and "log" not in p.parts)
     model, report = recbole_unlearn.unlearn(trained, str(request), config_dict=keys)
     assert sorted(p for p in tmp_path.rglob("*") if p.is_file() and "log" not in p.parts) == written  # nothing written
@@ -245,7 +245,7 @@ def test_python_api_gives_the_cli_weights(tmp_path, fast_config):
     frame = pd.DataFrame({"user_id": ["u1", "u5", "u9"]})
     reset, reset_report = recbole_unlearn.unlearn(trained, frame, config_dict={"unlearn_gold": False})
     assert reset_report["method"] == "reset" and reset_report["request"]["type"] == "user"
-    audited = recbole_unlearn.audit(reset, split_for_report(trained, frame), attacker=LearnedAttacker(seed=2020))
+    audited = recbole_unlearn.audit_model(reset, split_for_report(trained, frame), attacker=LearnedAttacker(seed=2020))
     reported = {key: reset_report["results"]["unlearned"][key] for key in audited}
     assert json.dumps(audited, sort_keys=True) == json.dumps(reported, sort_keys=True)  # NaN-aware equality
 

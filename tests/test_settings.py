@@ -23,9 +23,9 @@ def config(tmp_path_factory):
 
 
 def test_settings_are_typed_from_the_config(config):
-    settings = UnlearnSettings.from_config(config_with(config, unlearn_epochs=3, forget_weight=2, unlearn_stop="hinge",
+    settings = UnlearnSettings.from_config(config_with(config, unlearn_passes=3, forget_weight=2, unlearn_stop="hinge",
                                                        unlearn_anchor_weight=None, unlearn_gold_seeds=2))
-    assert settings.epochs == 3 and settings.forget_weight == 2.0 and isinstance(settings.forget_weight, float)
+    assert settings.passes == 3 and settings.forget_weight == 2.0 and isinstance(settings.forget_weight, float)
     assert settings.stop == ("hinge",) and settings.anchor_weight == 0.0 and settings.gold_seeds == 2
     assert [settings.refresh_due(k) for k in (1, 2, 3)] == [False, False, False]
     every_second = UnlearnSettings.from_config(config_with(config, unlearn_refresh_every=2))
@@ -47,7 +47,7 @@ def test_a_pass_takes_at_most_steps_per_pass_steps_of_at_least_the_batch_size():
 
 @pytest.mark.parametrize("key, value, message", [
     ("unlearn_gold_seeds", 0, "unlearn_gold_seeds must be a positive integer, got 0"),
-    ("unlearn_epochs", 2.5, "unlearn_epochs must be a positive integer, got 2.5"),
+    ("unlearn_passes", 2.5, "unlearn_passes must be a positive integer, got 2.5"),
     ("unlearn_batch_size", True, "unlearn_batch_size must be a positive integer, got True"),
     ("unlearn_steps_per_pass", -1, "unlearn_steps_per_pass must be 0 (off) or a positive integer, got -1"),
     ("forget_weight", "heavy", "forget_weight must be a number, got 'heavy'"),
@@ -63,8 +63,11 @@ def test_each_bad_setting_is_one_line_naming_its_key(config, key, value, message
 
 
 def test_method_names_come_from_the_one_registry(config):
-    assert method_names(config_with(config, unlearn_method="reset")) == ["reset"]
-    assert method_names(config_with(config, unlearn_method=["retrain", "finetune"])) == ["retrain", "finetune"]
+    assert method_names(config_with(config, unlearn_method="reset")) == ("reset",)
+    assert method_names(config_with(config, unlearn_method=["retrain", "finetune"])) == ("retrain", "finetune")
+    for empty in ([], None, ""):
+        with pytest.raises(InputError, match="unlearn_method is empty: name at least one of reverse_bpr, "):
+            method_names(config_with(config, unlearn_method=empty))
     with pytest.raises(InputError, match="unlearn_method 'magic' is not one of reverse_bpr, finetune, neggrad, "
                                          "reset, rebuild, retrain"):
         get_method("magic")
@@ -83,9 +86,8 @@ def test_branch_scaling_lasts_one_block_and_is_undone_on_error():
     with scaled_branch_gradients(model, {"a": 0.1}):
         assert model.branch_gradient_scale == {"a": 0.1}
     assert model.branch_gradient_scale == {}
-    with pytest.raises(RuntimeError):
-        with scaled_branch_gradients(model, {"b": 0.0}):
-            raise RuntimeError("a step failed")
+    with pytest.raises(RuntimeError), scaled_branch_gradients(model, {"b": 0.0}):
+        raise RuntimeError("a step failed")
     assert model.branch_gradient_scale == {}
     plain = torch.nn.Linear(1, 1)  # a model without branches is never touched
     with scaled_branch_gradients(plain, {}):

@@ -13,10 +13,10 @@ from recbole_unlearn.data.pairs import pairs
 from recbole_unlearn.quick_start import run
 from recbole_unlearn.unlearn.methods import get_method
 from recbole_unlearn.unlearn.rebind import embedding_tables
-from tests.unlearn_helpers import split_for, trained
+from tests.unlearn_helpers import context, split_for, trained
 
 SMALL = {"NCL": {"num_clusters": 8}}
-FORGET = {"forget_type": "interaction", "forget_ratio": 0.1, "unlearn_epochs": 1, "unlearn_batch_size": 256}
+FORGET = {"forget_type": "interaction", "forget_ratio": 0.1, "unlearn_passes": 1, "unlearn_batch_size": 256}
 
 
 def forgotten_pairs_in_structures(model, forgotten):
@@ -44,7 +44,7 @@ def test_recbole_graph_model_unlearns_through_config(name, fast_config):
     split = split_for(config, loaders)
     forgotten = pairs(split.forget_train)
     assert forgotten_pairs_in_structures(model, forgotten) > 0
-    unlearned, outcome = get_method("reverse_bpr")(model, split, config)
+    unlearned, outcome = get_method("reverse_bpr")(model, split, context(config, split))
     assert type(unlearned) is model_class and outcome.passes == 1
     assert forgotten_pairs_in_structures(unlearned, forgotten) == 0
     before, after = embedding_tables(model)["user"][0], embedding_tables(unlearned)["user"][0]
@@ -78,13 +78,13 @@ class TinyMF(GeneralRecommender):
 def test_model_class_from_a_users_project_unlearns(fast_config, tmp_path):
     cfg = {**fast_config, **FORGET, "embedding_size": 16, "forget_type": "user", "report_file": str(tmp_path / "r.json")}
     result = run(TinyMF, "tiny", config_dict=cfg, argv=[])
-    unlearned = result["model"]
+    unlearned = result.model
     assert type(unlearned) is TinyMF
-    audited = result["report"]["results"]["unlearned"]
+    audited = result.report["results"]["unlearned"]
     assert all(math.isfinite(audited[key]) for key in ("retain_recall@20", "forget_recall@20", "mia_auc"))
     # user requests default to reset: exactly the forgotten users' rows are re-drawn, the items' rows are untouched
     trained_file = next(p for p in (tmp_path / "saved").glob("TinyMF-*.pth") if "unlearned" not in p.name)
     original = torch.load(trained_file, weights_only=True)["state_dict"]
     redrawn = (unlearned.user_embedding.weight.detach() != original["user_embedding.weight"]).any(dim=1)
-    assert int(redrawn.sum()) == result["report"]["request"]["users"] > 0
+    assert int(redrawn.sum()) == result.report["request"]["users"] > 0
     assert torch.equal(unlearned.item_embedding.weight.detach(), original["item_embedding.weight"])

@@ -12,9 +12,9 @@ from recbole_unlearn.model import LightGCN
 from recbole_unlearn.quick_start import run
 from recbole_unlearn.scoring import pair_scores
 from recbole_unlearn.unlearn.methods import get_method
-from tests.unlearn_helpers import split_for, trained
+from tests.unlearn_helpers import context, split_for, trained
 
-UNLEARN = {"unlearn_epochs": 3, "unlearn_batch_size": 128}
+UNLEARN = {"unlearn_passes": 3, "unlearn_batch_size": 128}
 
 
 @pytest.mark.parametrize("kind", ["user", "interaction", "item"])
@@ -49,7 +49,7 @@ def test_each_request_type_end_to_end_writes_report_checkpoint_and_forgets(kind,
     assert report["speedup_vs_gold"] == pytest.approx(gold["time_s"] / unlearned["time_s"])
     assert (tmp_path / "out" / "report.md").read_text().startswith("# Unlearning audit")
     assert (tmp_path / "out" / "report.png").read_bytes()[:4] == b"\x89PNG"
-    state = torch.load(result["checkpoint"], weights_only=True)
+    state = torch.load(result.checkpoint, weights_only=True)
     assert state["unlearning"]["request"]["sha256"] == report["request"]["sha256"]
     if kind == "item":  # the original served revoked items; unlearning pushed them out even before the filter
         assert original["revoked_in_top20_before_filter"] > 0.5
@@ -62,7 +62,7 @@ def test_retain_graph_equals_graph_built_on_retain_set_and_holds_no_forgotten_ed
         "LightGCN", {**fast_config, **UNLEARN, "forget_type": "interaction", "forget_ratio": 0.2}
     )
     split = split_for(config, loaders)
-    unlearned, _ = get_method("reverse_bpr")(model, split, config)
+    unlearned, _ = get_method("reverse_bpr")(model, split, context(config, split))
     fresh = LightGCN(config, split.retain_train)
     assert torch.equal(unlearned.norm_adj.to_dense(), fresh.norm_adj.to_dense())
     users, items = pairs(split.forget_train)
@@ -82,7 +82,7 @@ def test_reverse_bpr_lowers_forgotten_scores_and_changes_weights(fast_config):
     split = split_for(config, loaders)
     users, items = pairs(split.forget_train)
     before = pair_scores(model, users, items)
-    unlearned, outcome = get_method("reverse_bpr")(model, split, config)
+    unlearned, outcome = get_method("reverse_bpr")(model, split, context(config, split))
     after = pair_scores(unlearned, users, items)
     assert outcome.passes == 3 and outcome.stopped_by == "budget"
     assert (after < before).float().mean() > 0.9 and after.mean() < before.mean()
@@ -95,7 +95,7 @@ def test_reference_methods_run_and_change_the_model(method, fast_config):
     split = split_for(config, loaders)
     users, items = pairs(split.forget_train)
     before = pair_scores(model, users, items)
-    unlearned, outcome = get_method(method)(model, split, config)
+    unlearned, outcome = get_method(method)(model, split, context(config, split))
     after = pair_scores(unlearned, users, items)
     assert not torch.equal(unlearned.user_embedding.weight, model.user_embedding.weight)
     # each lowers the forgotten users' scores of their forgotten items (finetune through the rebind and the retain
@@ -115,13 +115,13 @@ def test_mia_stop_rule_fires_and_is_reported(fast_config):
         **UNLEARN,
         "forget_type": "user",
         "forget_ratio": 0.1,
-        "unlearn_epochs": 30,
+        "unlearn_passes": 30,
         "unlearn_stop": ["mia_auc"],
         "unlearn_stop_auc": 0.9,
     }
     config, loaders, model = trained("LightGCN", cfg)
     split = split_for(config, loaders)
-    _, outcome = get_method("reverse_bpr")(model, split, config)
+    _, outcome = get_method("reverse_bpr")(model, split, context(config, split))
     assert outcome.stopped_by == "mia_auc" and outcome.passes < 30
     assert outcome.log[-1]["forget_vs_valid_auc"] <= 0.9
 
@@ -130,9 +130,9 @@ def test_revoked_items_pushed_down_after_reset_and_nothing_else_moves(fast_confi
     config, loaders, model = trained("LightGCN", {**fast_config, **UNLEARN, "forget_type": "item", "forget_ratio": 0.1})
     split = split_for(config, loaders)
     torch.manual_seed(0)
-    plain, _ = get_method("reset")(model, split, config_with(config, unlearn_revoked_steps=0))
+    plain, _ = get_method("reset")(model, split, context(config_with(config, unlearn_revoked_steps=0), split))
     torch.manual_seed(0)
-    pushed, _ = get_method("reset")(model, split, config_with(config, unlearn_revoked_steps=20))
+    pushed, _ = get_method("reset")(model, split, context(config_with(config, unlearn_revoked_steps=20), split))
     revoked = torch.as_tensor(split.request.items)
     users, items = (torch.from_numpy(a) for a in pairs(split.retain_test))
     grid_u = users.repeat_interleave(len(revoked))

@@ -3,6 +3,7 @@
 from recbole_unlearn.data.request import request_from_config
 from recbole_unlearn.data.split import split_datasets
 from recbole_unlearn.quick_start import load_run
+from recbole_unlearn.unlearn.context import UnlearnContext
 
 
 def trained(model, config_dict, epochs=3):
@@ -15,3 +16,8 @@ def trained(model, config_dict, epochs=3):
 def split_for(config, loaders):
     train, valid, test = (loader._dataset for loader in loaders)
     return split_datasets(request_from_config(config, train), train, valid, test)
+
+
+def context(config, split):
+    """The unlearning context of ``split``'s request under ``config`` (its type's recipe merged, as in a run)."""
+    return UnlearnContext.for_request(config, split.request.type)

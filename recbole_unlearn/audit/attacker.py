@@ -29,6 +29,7 @@ import torch
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import StratifiedGroupKFold
 
+from recbole_unlearn.data.pairs import concat_pairs, interaction_counts, pairs
 from recbole_unlearn.errors import InputError
 from recbole_unlearn.scoring import auc, candidate_moments, full_scores, pair_mask
 
@@ -61,19 +62,42 @@ class LearnedAttacker:
         return cls(**values, seed=int(config["seed"] or 0))
 
 
-def pair_features(model, users, items, history, popularity, degree, batch_users=512) -> np.ndarray:
-    """The :data:`FEATURES` of each pair ``(users[k], items[k])``: an ``(n, 5)`` float array.
+@dataclass(frozen=True)
+class PairContext:
+    """The retain side a pair's features are read against.
 
-    ``history``: the retained train + valid pairs (masked from the candidates); ``popularity`` / ``degree``: retained
-    interactions per item / per user.
+    Attributes:
+        history: ``(users, items)`` of the retained train + valid pairs, masked from the candidates.
+        popularity: retained training interactions per item (indexed by internal item id).
+        degree: retained training interactions per user (indexed by internal user id).
     """
+
+    history: tuple
+    popularity: np.ndarray
+    degree: np.ndarray
+
+    @classmethod
+    def from_split(cls, split):
+        """The context of a forget / retain split: its retained train + valid history, popularity and degree counted
+        on its retained training interactions."""
+        users, items = pairs(split.retain_train)
+        return cls(
+            history=concat_pairs(split.retain_train, split.retain_valid),
+            popularity=interaction_counts(items, split.retain_train.item_num),
+            degree=interaction_counts(users, split.retain_train.user_num),
+        )
+
+
+def pair_features(model, users, items, context, batch_users=512) -> np.ndarray:
+    """The :data:`FEATURES` of each pair ``(users[k], items[k])`` against a :class:`PairContext`: an ``(n, 5)`` float
+    array."""
     users, items = np.asarray(users), np.asarray(items)
     out = np.zeros((len(users), len(FEATURES)), dtype=np.float64)
     rows = np.unique(users)
     for start in range(0, len(rows), batch_users):
         batch = rows[start : start + batch_users]
         full = full_scores(model, batch, raw=True)
-        scores = full.masked_fill(pair_mask(batch, *history, full.size(1)), -torch.inf)
+        scores = full.masked_fill(pair_mask(batch, *context.history, full.size(1)), -torch.inf)
         candidate = torch.isfinite(scores)
         count, mean, std = candidate_moments(scores)
         std = std.clamp(min=1e-12)
@@ -84,8 +108,8 @@ def pair_features(model, users, items, history, popularity, degree, batch_users=
         out[take, 0] = raw.numpy()
         out[take, 1] = (above / count[row]).numpy()
         out[take, 2] = ((raw.double() - mean[row]) / std[row]).numpy()
-    out[:, 3] = np.log1p(popularity[items])
-    out[:, 4] = np.log1p(degree[users])
+    out[:, 3] = np.log1p(context.popularity[items])
+    out[:, 4] = np.log1p(context.degree[users])
     return out
 
 
@@ -147,18 +171,19 @@ def pair_groups(users, items, popularity, degree) -> dict:
     return {"active_users": active, "inactive_users": ~active, "head_items": head, "tail_items": ~head}
 
 
-def attack(model, members, nonmembers, history, popularity, degree, attacker) -> dict:
-    """The learned attack on ``model`` (see the module docstring): ``mia_learned_auc``, ``mia_learned_ci`` and
+def attack(model, members, nonmembers, context, attacker) -> dict:
+    """The learned attack of ``attacker`` (a :class:`LearnedAttacker`) on ``model`` (see the module docstring), its
+    features read against ``context`` (a :class:`PairContext`): ``mia_learned_auc``, ``mia_learned_ci`` and
     ``mia_groups`` (per group: pairs, threshold AUC on raw scores, learned AUC)."""
     rng = np.random.default_rng(attacker.seed)
     members, nonmembers = balanced(members, nonmembers, attacker.pairs, rng)
     users = np.concatenate([members[0], nonmembers[0]])
     items = np.concatenate([members[1], nonmembers[1]])
     labels = np.concatenate([np.ones(len(members[0]), int), np.zeros(len(nonmembers[0]), int)])
-    features = pair_features(model, users, items, history, popularity, degree)
+    features = pair_features(model, users, items, context)
     value, interval, probabilities = learned_auc(features, labels, users, attacker)
     groups = {}
-    for name, mask in pair_groups(users, items, popularity, degree).items():
+    for name, mask in pair_groups(users, items, context.popularity, context.degree).items():
         member, other = mask & (labels == 1), mask & (labels == 0)
         groups[name] = {
             "pairs": int(mask.sum()),

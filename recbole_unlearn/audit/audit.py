@@ -1,6 +1,6 @@
 """The audit: how close an unlearned model is to gold, on numbers that can be checked.
 
-For each model (original, unlearned, gold), as it is served (with the serving filter of the split's revoked items
+For each model (original, unlearned, gold), as it is served (with the serving filter of the split's blocked items
 installed, :func:`recbole_unlearn.model.serving.serve`):
 
 - ``retain_recall@K`` / ``retain_ndcg@K``: retained test interactions as targets, retained train + valid history
@@ -19,10 +19,11 @@ installed, :func:`recbole_unlearn.model.serving.serve`):
 
 import numpy as np
 
-from recbole_unlearn.audit.attacker import attack
+from recbole_unlearn.audit.attacker import PairContext, attack
 from recbole_unlearn.audit.mia import membership_auc
 from recbole_unlearn.audit.ranking import ranking_metrics
-from recbole_unlearn.data.pairs import concat_pairs, interaction_counts, pairs, same_user_pairs
+from recbole_unlearn.data.pairs import concat_pairs, pairs, same_user_pairs
+from recbole_unlearn.data.request_type import RequestType
 from recbole_unlearn.scoring import top_k
 
 
@@ -34,36 +35,33 @@ class Audit:
         self.split = split
         self.topk = tuple(topk)
         self.attacker = attacker
-        retain_users, retain_items = pairs(split.retain_train)
-        self.popularity = interaction_counts(retain_items, split.retain_train.item_num)
-        self.degree = interaction_counts(retain_users, split.retain_train.user_num)
-        self.history = concat_pairs(split.retain_train, split.retain_valid)
+        self.context = PairContext.from_split(split)
+        self.history = self.context.history
         self.retain_targets = pairs(split.retain_test)
         self.forget_targets = pairs(split.forget_train)
         self.test_heldout = concat_pairs(split.retain_test, split.forget_test)
-        self.revoked = split.revoked_items
-        forgotten_users = split.request.users if split.request.type == "user" else np.zeros(0, dtype=np.int64)
+        self.blocked = split.blocked_items
+        forgotten_users = split.request.users if split.request.type == RequestType.USER else np.zeros(0, dtype=np.int64)
         eval_users = np.unique(self.retain_targets[0])
         self.overlap_users = eval_users[~np.isin(eval_users, forgotten_users)]
 
     def evaluate(self, model) -> dict:
         retain = ranking_metrics(model, self.retain_targets, self.history, self.topk)
         result = {f"retain_{k}": v for k, v in retain.items()}
-        if self.split.request.type != "modality":
+        if self.split.request.type != RequestType.MODALITY:
             forget = ranking_metrics(model, self.forget_targets, self.history, (20,), raw=True)
             result.update({f"forget_{k}": v for k, v in forget.items()})
             result["mia_auc"] = membership_auc(model, self.forget_targets, self.test_heldout)
             if self.attacker is not None:
                 nonmembers = same_user_pairs(self.forget_targets, self.test_heldout)
-                result.update(attack(model, self.forget_targets, nonmembers, self.history, self.popularity,
-                                     self.degree, self.attacker))
+                result.update(attack(model, self.forget_targets, nonmembers, self.context, self.attacker))
         else:
             result.update({"forget_recall@20": None, "forget_ndcg@20": None, "mia_auc": None})
-        if len(self.revoked):
+        if len(self.blocked):
             users = np.unique(self.retain_targets[0])
             for when, raw in (("before_filter", True), ("after_filter", False)):
                 top = top_k(model, users, self.history, 20, raw=raw).numpy()
-                result[f"revoked_in_top20_{when}"] = float(np.isin(top, self.revoked).any(axis=1).mean())
+                result[f"revoked_in_top20_{when}"] = float(np.isin(top, self.blocked).any(axis=1).mean())
         return result
 
     def top20(self, model):

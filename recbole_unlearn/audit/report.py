@@ -5,9 +5,11 @@ Every file is written atomically (temporary file in the same folder, then rename
 report.
 """
 
-import json
+import os
 
-from recbole_unlearn.atomic import atomic_write
+from recbole_unlearn.atomic import atomic_write, write_json
+from recbole_unlearn.data.request_type import RequestType
+from recbole_unlearn.errors import InputError
 from recbole_unlearn.tables import format_table
 
 TRAINED_ROWS = ("original", "gold")  # rows whose time is training (gold, gold_seed2, ... start with "gold")
@@ -53,13 +55,15 @@ def summary_line(report: dict, report_file=None) -> str:
     """One line saying what was forgotten, how and how fast, and where the files went, e.g. ``forgot 47 users (4,647
     training interactions) with reset in 0.02 s; checkpoint saved/...; report saved/...``."""
     request, unlearned = report["request"], report["results"]["unlearned"]
+    kind = RequestType(request["type"])
     what = {
-        "user": f"{request['users']:,} users",
-        "interaction": f"{request['interactions']:,} interactions of {request['users']:,} users",
-        "item": f"{request['items']:,} items",
-        "modality": f"modality {request.get('modality')} of {request['items']:,} items",
-    }[request["type"]]
-    removed = f" ({request['interactions']:,} training interactions)" if request["type"] in ("user", "item") else ""
+        RequestType.USER: f"{request['users']:,} users",
+        RequestType.INTERACTION: f"{request['interactions']:,} interactions of {request['users']:,} users",
+        RequestType.ITEM: f"{request['items']:,} items",
+        RequestType.MODALITY: f"modality {request.get('modality')} of {request['items']:,} items",
+    }[kind]
+    shown = kind in (RequestType.USER, RequestType.ITEM)
+    removed = f" ({request['interactions']:,} training interactions)" if shown else ""
     line = f"forgot {what}{removed} with {report['method']} in {unlearned['time_s']:.2f} s"
     if report.get("speedup_vs_gold"):
         line += f" ({report['speedup_vs_gold']:.0f}x faster than gold)"
@@ -70,22 +74,22 @@ def summary_line(report: dict, report_file=None) -> str:
     return line
 
 
-def build_report(model, dataset, method, request, table, stopping, checkpoint, noise_floor=None) -> dict:
-    """The report of one request (keys in DESIGN.md).
+def build_report(config, method, request, table, stopping, noise_floor=None) -> dict:
+    """The report of one request (keys in docs/audit.md), its ``checkpoint`` ``None`` until one is saved.
 
     Args:
-        model, dataset, method: names (``method``: the primary method, whose model is saved).
+        config: the request's config (``model`` and ``dataset`` names).
+        method: the primary method, whose model is kept.
         request: the request's summary with ``interactions`` (training interactions it removed) and ``index``.
         table: ``{row name: audit row}``, rows ``original``, each method, and ``gold`` (plus ``gold_seed<k>``) when
             golds were trained.
-        stopping: ``{"rule", "passes", "log"}`` of the primary method.
-        checkpoint: where the unlearned model is saved.
+        stopping: ``{"rule", "passes", "settle_passes", "log"}`` of the primary method.
         noise_floor: top-20 overlap of the second gold with the first (``None`` with fewer than two golds).
     """
     gold = table.get("gold")
     return {
-        "model": model,
-        "dataset": dataset,
+        "model": config["model"],
+        "dataset": config["dataset"],
         "method": method,
         "request": request,
         "results": {"original": table["original"], "unlearned": table[method], **({"gold": gold} if gold else {})},
@@ -93,7 +97,7 @@ def build_report(model, dataset, method, request, table, stopping, checkpoint, n
         "gold_noise_floor_overlap": noise_floor,
         "stopping": stopping,
         "table": table,
-        "checkpoint": checkpoint,
+        "checkpoint": None,
     }
 
 
@@ -138,7 +142,7 @@ def stopping_words(stopping) -> str:
         return "retrained from scratch to early stopping"
     if not stopping["passes"]:
         return "no gradient passes"
-    settled = stopping.get("settle_passes", 0)  # absent in reports written before settle passes
+    settled = stopping.get("settle_passes", 0)
     then = f", then {settled} settle pass{'es' if settled > 1 else ''}" if settled else ""
     return f"stopped by `{stopping['rule']}` after pass {stopping['passes']}{then}"
 
@@ -168,21 +172,43 @@ def tradeoff_plot(results: dict, path, title):
     plt.close(fig)
 
 
+class ReportTarget:
+    """A report path as it was when a run started, so that a file another run writes there meanwhile is not
+    overwritten: :meth:`check_unchanged` refuses, in one line, once the file (or its ``.md``) has appeared or
+    changed since."""
+
+    def __init__(self, path):
+        self.path = str(path)
+        self.before = self._state()
+
+    def _state(self) -> tuple:
+        stem = self.path.removesuffix(".json")
+        return tuple(_file_state(p) for p in (self.path, stem + ".md"))
+
+    def check_unchanged(self):
+        if self._state() != self.before:
+            raise InputError(
+                f"report_file {self.path}: written by another run after this one started; nothing written "
+                "(give each run its own report_file)"
+            )
+
+
+def _file_state(path):
+    """``(inode, size, mtime)`` of ``path``, or ``None`` where there is no file."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
 def write_report(report: dict, path):
     """``path`` (JSON), ``path`` with ``.md`` (summary) and ``.png`` (trade-off plot); returns the three paths."""
-    stem = path[:-5] if path.endswith(".json") else path
+    stem = path.removesuffix(".json")
     md_path, png_path = stem + ".md", stem + ".png"
-    atomic_write(path, lambda f: json.dump(report, f, indent=2, default=_json_default))
+    write_json(path, report)
     atomic_write(md_path, lambda f: f.write(markdown_summary(report)))
     tradeoff_plot(
         report["table"], png_path, f"{report['model']} on {report['dataset']}: {report['request']['type']} request"
     )
     return path, md_path, png_path
-
-
-def _json_default(value):
-    if hasattr(value, "item"):
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return str(value)

@@ -20,6 +20,7 @@ Every problem is an :class:`~recbole_unlearn.errors.InputError` of one line nami
 """
 
 import os
+from dataclasses import dataclass
 from logging import getLogger
 from typing import NamedTuple
 
@@ -38,6 +39,7 @@ REQUIRED_COLUMNS = (USER_COLUMN, ITEM_COLUMN, SPLIT_COLUMN)
 OPTIONAL_COLUMNS = (RATING_COLUMN, TIME_COLUMN)
 SPLIT_NAMES = ("train", "valid", "test")
 SEPARATOR = "\t"
+_FIELD_OF_COLUMN = {USER_COLUMN: "user", ITEM_COLUMN: "item", RATING_COLUMN: "rating", TIME_COLUMN: "timestamp"}
 
 
 class MMRecInteractions(NamedTuple):
@@ -85,21 +87,27 @@ def _first_bad(path, values, bad_mask, what):
     raise InputError(f"{path}: {what}; line {Table.line(k)} has {values[k]!r}{tail}")
 
 
-def read_mmrec_inter(
-    path,
-    user_field="user_id",
-    item_field="item_id",
-    rating_field="rating",
-    time_field="timestamp",
-    load=None,
-    encoding="utf-8",
-) -> MMRecInteractions:
+@dataclass(frozen=True)
+class FieldNames:
+    """The RecBole field names :func:`read_mmrec_inter` gives the MMRec columns ``userID``, ``itemID``, ``rating``
+    and ``timestamp`` (RecBole's ``USER_ID_FIELD``, ``ITEM_ID_FIELD``, ``RATING_FIELD``, ``TIME_FIELD``)."""
+
+    user: str = "user_id"
+    item: str = "item_id"
+    rating: str = "rating"
+    timestamp: str = "timestamp"
+
+    def of(self, column) -> str:
+        """The field name of MMRec column ``column``."""
+        return getattr(self, _FIELD_OF_COLUMN[column])
+
+
+def read_mmrec_inter(path, fields=FieldNames(), load=None, encoding="utf-8") -> MMRecInteractions:
     """Read an MMRec ``.inter`` file as it is (see the module docstring for the format).
 
     Args:
         path: the file.
-        user_field, item_field, rating_field, time_field: RecBole names given to ``userID``, ``itemID``, ``rating``,
-            ``timestamp``.
+        fields: the :class:`FieldNames` given to ``userID``, ``itemID``, ``rating``, ``timestamp``.
         load: which optional columns (``"rating"``, ``"timestamp"``) to keep; ``None`` keeps every one present.
             ``userID``, ``itemID`` and ``x_label`` are always read.
         encoding: text encoding of the file.
@@ -110,6 +118,30 @@ def read_mmrec_inter(
             empty id, a non-numeric rating or timestamp, an ``x_label`` other than 0, 1 or 2.
     """
     path = str(path)
+    raw, optional = _read_columns(path, load, encoding)
+    for column in (USER_COLUMN, ITEM_COLUMN):
+        empty = (raw[column] == "").to_numpy()
+        if empty.any():
+            _first_bad(path, raw[column].to_numpy(), empty, f"empty {column}")
+    split = pd.to_numeric(raw[SPLIT_COLUMN], errors="coerce").to_numpy()
+    bad = ~np.isin(split, (0, 1, 2))
+    if bad.any():
+        _first_bad(path, raw[SPLIT_COLUMN].to_numpy(), bad, f"{SPLIT_COLUMN} must be 0, 1 or 2 (train/valid/test)")
+
+    frame = pd.DataFrame({fields.of(USER_COLUMN): raw[USER_COLUMN], fields.of(ITEM_COLUMN): raw[ITEM_COLUMN]})
+    for column in optional:
+        text = raw[column]
+        numbers = pd.to_numeric(text, errors="coerce")
+        bad = (numbers.isna() & (text != "")).to_numpy()
+        if bad.any():
+            _first_bad(path, raw[column].to_numpy(), bad, f"{column} must be numeric")
+        frame[fields.of(column)] = numbers.astype(np.float64)
+    return MMRecInteractions(frame, split.astype(np.int8))
+
+
+def _read_columns(path, load, encoding):
+    """The file's wanted columns as text (required ones and the optional ones ``load`` keeps) and those optional
+    ones; other columns are ignored with a warning."""
     table = read_table(path, SEPARATOR, literal=True, encoding=encoding)
     columns = list(table.header)
     _check_header(path, columns)
@@ -120,26 +152,7 @@ def read_mmrec_inter(
     if not table.rows:
         raise InputError(f"{path}: MMRec file has a header but no interactions")
     wanted = [USER_COLUMN, ITEM_COLUMN, *optional, SPLIT_COLUMN]
-    raw = pd.DataFrame(table.rows, columns=columns)[wanted]
-    for column in (USER_COLUMN, ITEM_COLUMN):
-        empty = (raw[column] == "").to_numpy()
-        if empty.any():
-            _first_bad(path, raw[column].to_numpy(), empty, f"empty {column}")
-    split = pd.to_numeric(raw[SPLIT_COLUMN], errors="coerce").to_numpy()
-    bad = ~np.isin(split, (0, 1, 2))
-    if bad.any():
-        _first_bad(path, raw[SPLIT_COLUMN].to_numpy(), bad, f"{SPLIT_COLUMN} must be 0, 1 or 2 (train/valid/test)")
-
-    names = {USER_COLUMN: user_field, ITEM_COLUMN: item_field, RATING_COLUMN: rating_field, TIME_COLUMN: time_field}
-    frame = pd.DataFrame({names[USER_COLUMN]: raw[USER_COLUMN], names[ITEM_COLUMN]: raw[ITEM_COLUMN]})
-    for column in optional:
-        text = raw[column]
-        numbers = pd.to_numeric(text, errors="coerce")
-        bad = (numbers.isna() & (text != "")).to_numpy()
-        if bad.any():
-            _first_bad(path, raw[column].to_numpy(), bad, f"{column} must be numeric")
-        frame[names[column]] = numbers.astype(np.float64)
-    return MMRecInteractions(frame, split.astype(np.int8))
+    return pd.DataFrame(table.rows, columns=columns)[wanted], optional
 
 
 def split_counts(x_label) -> dict:

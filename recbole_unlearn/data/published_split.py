@@ -20,6 +20,7 @@ from recbole_unlearn.data.mmrec import (
     RATING_COLUMN,
     SPLIT_NAMES,
     TIME_COLUMN,
+    FieldNames,
     is_mmrec_file,
     read_mmrec_inter,
     split_counts,
@@ -85,7 +86,8 @@ class PublishedSplitDataset(Dataset):
             for column, field in wanted.items()
             if (load_col is None or field in load_col) and (unload_col is None or field not in unload_col)
         }
-        read = read_mmrec_inter(path, self.uid_field, self.iid_field, rating_field, time_field, load, encoding)
+        fields = FieldNames(self.uid_field, self.iid_field, rating_field, time_field)
+        read = read_mmrec_inter(path, fields, load, encoding)
         for field in read.frame.columns:
             is_id = field in (self.uid_field, self.iid_field)
             self.field2source[field] = FeatureSource.INTERACTION

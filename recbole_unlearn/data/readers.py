@@ -35,16 +35,30 @@ class Table:
         source: the label that begins every message about the file.
         header: the column names, in file order.
         rows: one list of ``len(header)`` stripped strings per data line; ``rows[k]`` is on line :meth:`line` ``(k)``.
+        numbering: how messages name a row (:meth:`number`): ``line`` (its line in the file, the header is line 1) or
+            ``row`` (its 0-based position, for a table that is no file: :meth:`from_frame`).
     """
 
     source: str
     header: tuple
     rows: list
+    numbering: str = "line"
 
     @staticmethod
     def line(k) -> int:
         """The line number of row ``k`` (0-based): the header is line 1."""
         return k + FIRST_ROW_LINE
+
+    def number(self, k) -> int:
+        """What messages call row ``k`` (0-based), in :attr:`numbering`: its line (:meth:`line`), or ``k`` itself."""
+        return Table.line(k) if self.numbering == "line" else k
+
+    @classmethod
+    def from_frame(cls, frame, source="request DataFrame") -> "Table":
+        """A ``pandas.DataFrame`` as a table of stripped strings (every value ``str(value).strip()``); messages name its
+        rows by 0-based position (``row 0`` is the first, whatever the frame's index), as no file line holds them."""
+        rows = [[str(value).strip() for value in row] for row in frame.itertuples(index=False)]
+        return cls(source, tuple(str(c) for c in frame.columns), rows, numbering="row")
 
     def index(self, name) -> int:
         """Position of column ``name``: matched exactly, else by a header name without its RecBole ``:type`` suffix
@@ -141,6 +155,27 @@ def read_token_list(path, column=None, source=None) -> list:
     return tokens
 
 
+def row_names(numbers, numbering="line", limit=10) -> str:
+    """How a message names some rows, by their :meth:`Table.number` s in ``numbering``: ``line 3``, ``lines 3, 7``,
+    ``rows 0, 4 (0-based)``; past ``limit`` numbers, the count of the others (``(+5 more)``)."""
+    numbers = [int(n) for n in numbers]
+    shown = ", ".join(str(n) for n in numbers[:limit])
+    notes = ([f"+{len(numbers) - limit} more"] if len(numbers) > limit else []) + (
+        [] if numbering == "line" else ["0-based"])
+    word = numbering if len(numbers) == 1 else f"{numbering}s"
+    return f"{word} {shown}" + (f" ({'; '.join(notes)})" if notes else "")
+
+
+def read_text(path, encoding="utf-8", source=None) -> str:
+    """The text of ``path`` without a leading byte-order mark, for a file that is no table (a YAML config file).
+
+    Raises:
+        InputError: missing or unreadable file, a folder, text not in ``encoding`` (with the byte offset); each line
+            begins with ``source`` (default: ``path``).
+    """
+    return _read_text(path, encoding, str(path) if source is None else source)
+
+
 def _read_text(path, encoding, source, first_line_only=False) -> str:
     """The text of ``path`` (or its first line), without a leading byte-order mark; a decoding error names its byte
     offset in the file."""
@@ -158,7 +193,7 @@ def _read_text(path, encoding, source, first_line_only=False) -> str:
         raise InputError(f"{source}: not {encoding} text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
         raise InputError(f"{source}: cannot be read ({exc.strerror})") from None
-    return text[len(BOM) :] if text.startswith(BOM) else text
+    return text.removeprefix(BOM)
 
 
 def _records(text, delimiter, literal, source) -> list:

@@ -21,10 +21,11 @@ from logging import getLogger
 import numpy as np
 import torch
 
-from recbole_unlearn.data.readers import read_table
+from recbole_unlearn.data.pairs import concat_pairs
+from recbole_unlearn.data.readers import read_table, row_names
+from recbole_unlearn.data.request_type import REQUEST_TYPES, RequestType
 from recbole_unlearn.errors import InputError
 
-REQUEST_TYPES = ("user", "interaction", "item", "modality")
 STRATEGIES = ("random", "core", "edge")
 
 
@@ -33,19 +34,24 @@ class ForgetRequest:
     """A validated request in internal ids.
 
     ``users`` and ``items`` are sorted unique ids, except for ``interaction`` requests where they are aligned pairs
-    (``users[k]`` forgets ``items[k]``). ``modality`` is set for ``modality`` requests only.
+    (``users[k]`` forgets ``items[k]``). ``modality`` is set for ``modality`` requests only. ``origin``: for a user or
+    interaction request read from a table, the row each user or pair came from (messages name it); not hashed.
     """
 
-    type: str
+    type: RequestType
     users: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     items: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     modality: str = None
     source: str = ""
+    origin: "RowOrigin" = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "type", RequestType(self.type))  # a plain string names its member
 
     def sha256(self) -> str:
         """Content hash: the same forget set always hashes the same, whatever file or draw produced it."""
         users, items = np.asarray(self.users, dtype=np.int64), np.asarray(self.items, dtype=np.int64)
-        if self.type == "interaction":  # pairs in any order are the same forget set
+        if self.type == RequestType.INTERACTION:  # pairs in any order are the same forget set
             order = np.lexsort((items, users))
             users, items = users[order], items[order]
         h = hashlib.sha256(f"{self.type}|{self.modality}|".encode())
@@ -56,24 +62,40 @@ class ForgetRequest:
 
     def summary(self) -> dict:
         return {
-            "type": self.type,
-            "users": int(len(np.unique(self.users))),
-            "items": int(len(np.unique(self.items))),
+            "type": str(self.type),
+            "users": len(np.unique(self.users)),
+            "items": len(np.unique(self.items)),
             "modality": self.modality,
             "source": self.source,
             "sha256": self.sha256(),
         }
 
 
+@dataclass(frozen=True)
+class RowOrigin:
+    """Where the entries of a request read from a table came from: ``label`` begins a message about the table
+    (``forget_file a.csv``, ``request DataFrame``), ``numbers[k]`` is what a message calls the row of entry ``k`` (its
+    line in a file, its 0-based position in a DataFrame: :meth:`~recbole_unlearn.data.readers.Table.number`), in
+    ``numbering`` (``line`` or ``row``)."""
+
+    label: str
+    numbers: np.ndarray
+    numbering: str = "line"
+
+    def names(self, entries) -> str:
+        """``lines 3, 7`` (or ``rows 1, 5 (0-based)``): the rows of the request's entries ``entries``."""
+        return row_names(self.numbers[entries], self.numbering)
+
+
 def forget_mask(request: ForgetRequest, inter, dataset) -> torch.Tensor:
     """Boolean mask over the rows of ``inter`` (an ``Interaction``) that ``request`` covers."""
     users = inter[dataset.uid_field].numpy()
     items = inter[dataset.iid_field].numpy()
-    if request.type == "user":
+    if request.type == RequestType.USER:
         covered = np.isin(users, request.users)
-    elif request.type == "item":
+    elif request.type == RequestType.ITEM:
         covered = np.isin(items, request.items)
-    elif request.type == "interaction":
+    elif request.type == RequestType.INTERACTION:
         n_items = dataset.item_num
         covered = np.isin(users * n_items + items, request.users * n_items + request.items)
     else:  # modality: no interaction is forgotten, only feature rows
@@ -123,10 +145,13 @@ def request_from_table(table, kind, dataset, default_modality=None, source="") -
     or a DataFrame's columns and rows).
 
     Refuses, in one line naming ``table.source``: a missing column, no rows, unknown tokens, and a modality request
-    that does not name exactly one modality. Repeated rows are dropped with a warning.
+    that does not name exactly one modality. Repeated rows are dropped with a warning. A user or interaction request
+    keeps the row of each user or pair (the first, of repeated rows) as its ``origin``: whether each matches an
+    interaction is :func:`check_matched`'s to say, which names the rows that do not.
     """
     uid, iid = dataset.uid_field, dataset.iid_field
-    needed = {"user": [uid], "interaction": [uid, iid], "item": [iid], "modality": [iid]}[kind]
+    needed = {RequestType.USER: [uid], RequestType.INTERACTION: [uid, iid], RequestType.ITEM: [iid],
+              RequestType.MODALITY: [iid]}[RequestType(kind)]
     header = list(table.header)
     missing = [c for c in needed if c not in header]
     if missing:
@@ -136,30 +161,42 @@ def request_from_table(table, kind, dataset, default_modality=None, source="") -
     if not table.rows:
         raise InputError(f"{table.source}: no rows, nothing to forget")
     keys = needed + (["modality"] if "modality" in header else [])
-    unique_rows = list(dict.fromkeys(tuple(row[header.index(c)] for c in keys) for row in table.rows))
-    if len(unique_rows) < len(table.rows):
-        getLogger().warning(f"{table.source}: dropped {len(table.rows) - len(unique_rows)} duplicate rows")
+    unique_rows, first = _unique_rows(table, [header.index(c) for c in keys])
     column = {name: [row[keys.index(name)] for row in unique_rows] for name in needed}
     users = token_ids(dataset, uid, column[uid], table.source) if uid in needed else None
     items = token_ids(dataset, iid, column[iid], table.source) if iid in needed else None
-    modality = None
-    if kind == "modality":
-        modalities = sorted({r[-1] for r in unique_rows}) if "modality" in header else [default_modality]
-        if len(modalities) != 1 or not modalities[0]:
-            raise InputError(
-                f"{table.source}: a modality request names exactly one modality (column modality or "
-                f"forget_modality), got {modalities}"
-            )
-        modality = modalities[0]
-    if kind == "interaction":
-        return ForgetRequest(kind, users, items, source=source)
-    return ForgetRequest(
-        kind,
-        np.unique(users) if users is not None else np.zeros(0, np.int64),
-        np.unique(items) if items is not None else np.zeros(0, np.int64),
-        modality,
-        source,
-    )
+    numbers = np.array([table.number(k) for k in first], dtype=np.int64)
+    if kind == RequestType.INTERACTION:
+        origin = RowOrigin(table.source, numbers, table.numbering)
+        return ForgetRequest(kind, users, items, source=source, origin=origin)
+    if kind == RequestType.USER:
+        users, at = np.unique(users, return_index=True)
+        return ForgetRequest(kind, users, source=source, origin=RowOrigin(table.source, numbers[at], table.numbering))
+    modality = _table_modality(table, unique_rows, default_modality) if kind == RequestType.MODALITY else None
+    return ForgetRequest(kind, items=np.unique(items), modality=modality, source=source)
+
+
+def _unique_rows(table, columns):
+    """``(rows, first)``: the distinct rows of ``table`` over ``columns`` (tuples, in order of first appearance) and
+    the 0-based index of each one's first appearance; repeated rows are dropped with a warning."""
+    first = {}
+    for k, row in enumerate(table.rows):
+        first.setdefault(tuple(row[c] for c in columns), k)
+    if len(first) < len(table.rows):
+        getLogger().warning(f"{table.source}: dropped {len(table.rows) - len(first)} duplicate rows")
+    return list(first), list(first.values())
+
+
+def _table_modality(table, unique_rows, default_modality) -> str:
+    """The one modality a modality request names: its ``modality`` column (the last of each row) or
+    ``default_modality``."""
+    modalities = sorted({r[-1] for r in unique_rows}) if "modality" in table.header else [default_modality]
+    if len(modalities) != 1 or not modalities[0]:
+        raise InputError(
+            f"{table.source}: a modality request names exactly one modality (column modality or "
+            f"forget_modality), got {modalities}"
+        )
+    return modalities[0]
 
 
 def request_type_of(header, dataset) -> str:
@@ -169,11 +206,11 @@ def request_type_of(header, dataset) -> str:
     columns = set(header)
     uid, iid = dataset.uid_field, dataset.iid_field
     if iid in columns and "modality" in columns:
-        return "modality"
+        return RequestType.MODALITY
     if uid in columns:
-        return "interaction" if iid in columns else "user"
+        return RequestType.INTERACTION if iid in columns else RequestType.USER
     if iid in columns:
-        return "item"
+        return RequestType.ITEM
     raise InputError(f"request columns {', '.join(header)}: name {uid}, {iid} or both (or set forget_type)")
 
 
@@ -187,6 +224,17 @@ def token_ids(dataset, field_name, tokens, source) -> np.ndarray:
     return np.array([token_to_id[t] for t in tokens], dtype=np.int64)
 
 
+def check_forget_ratio(value) -> float:
+    """``forget_ratio`` as a float; one line naming the key unless it is a number strictly between 0 and 1."""
+    try:
+        ratio = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"forget_ratio {value!r} is not a number (a share strictly between 0 and 1)") from None
+    if not 0 < ratio < 1:  # NaN too
+        raise InputError(f"forget_ratio {value} must be strictly between 0 and 1")
+    return ratio
+
+
 def sample_request(dataset, kind, ratio, seed=2020, strategy="random", modality=None) -> ForgetRequest:
     """Draw a request over the training interactions of ``dataset``.
 
@@ -196,23 +244,22 @@ def sample_request(dataset, kind, ratio, seed=2020, strategy="random", modality=
     """
     if strategy not in STRATEGIES:
         raise InputError(f"forget_strategy '{strategy}' is not one of {', '.join(STRATEGIES)}")
-    if not 0 < float(ratio) < 1:
-        raise InputError(f"forget_ratio {ratio} must be strictly between 0 and 1")
+    ratio = check_forget_ratio(ratio)
     rng = np.random.default_rng(seed)
     users = dataset.inter_feat[dataset.uid_field].numpy()
     items = dataset.inter_feat[dataset.iid_field].numpy()
     source = f"sampled ratio={ratio} seed={seed} strategy={strategy}"
-    if kind == "interaction":
+    if kind == RequestType.INTERACTION:
         activity = np.bincount(users, minlength=dataset.user_num)[users]
         picked = _pick(np.arange(len(users)), activity, ratio, strategy, rng)
         picked.sort()
         return ForgetRequest(kind, users[picked], items[picked], source=source)
-    if kind == "user":
+    if kind == RequestType.USER:
         candidates = np.unique(users)
         activity = np.bincount(users, minlength=dataset.user_num)[candidates]
         return ForgetRequest(kind, users=np.sort(_pick(candidates, activity, ratio, strategy, rng)), source=source)
     candidates = np.unique(items)
-    if kind == "modality":
+    if kind == RequestType.MODALITY:
         _check_modality(dataset, modality)
         present = dataset.modality_features[modality][candidates].abs().sum(dim=1).numpy() > 0
         candidates = candidates[present]
@@ -222,7 +269,7 @@ def sample_request(dataset, kind, ratio, seed=2020, strategy="random", modality=
 
 
 def _pick(candidates, activity, ratio, strategy, rng):
-    n = max(1, int(round(len(candidates) * float(ratio))))
+    n = max(1, round(len(candidates) * float(ratio)))
     if strategy == "random":
         return rng.choice(candidates, n, replace=False)
     tie_break = rng.random(len(candidates))
@@ -239,15 +286,53 @@ def _check_modality(dataset, modality):
         )
 
 
-def validate_request(request, train_dataset):
-    """Refuse requests that cover nothing, or everything, of the training data."""
-    if request.type == "modality":
+def validate_request(request, train_dataset, heldout=None, allow_unmatched=False):
+    """Refuse requests that cover nothing, or everything, of the training data.
+
+    With ``heldout`` (the valid and test datasets of the same data), also the entries of a user or interaction
+    request that match no interaction of train, valid or test (:func:`check_matched`; ``allow_unmatched``, the key
+    ``forget_allow_unmatched``, applies the rest with a warning instead).
+    """
+    if request.type == RequestType.MODALITY:
         _check_modality(train_dataset, request.modality)
         if len(request.items) == 0:
             raise InputError(f"request {request.source}: no items, nothing to forget")
         return
+    if heldout is not None:
+        check_matched(request, [train_dataset, *heldout], allow_unmatched)
     covered = int(forget_mask(request, train_dataset.inter_feat, train_dataset).sum())
     if covered == 0:
         raise InputError(f"request {request.source}: covers no training interaction, nothing to forget")
     if covered == len(train_dataset.inter_feat):
         raise InputError(f"request {request.source}: would remove every training interaction")
+
+
+def unmatched_entries(request, datasets) -> np.ndarray:
+    """Positions of the users (user request) or pairs (interaction request) of ``request`` that match no interaction
+    of any of ``datasets``; none for item and modality requests, which revoke items and features whatever their
+    interactions."""
+    if request.type not in (RequestType.USER, RequestType.INTERACTION):
+        return np.zeros(0, dtype=np.int64)
+    users, items = concat_pairs(*datasets)
+    if request.type == RequestType.USER:
+        return np.flatnonzero(~np.isin(request.users, users))
+    n_items = datasets[0].item_num
+    return np.flatnonzero(~np.isin(request.users * n_items + request.items, users * n_items + items))
+
+
+def check_matched(request, datasets, allow_unmatched=False):
+    """Refuse a request with entries that match no interaction of ``datasets`` (train, valid and test: an entry that
+    matches a held-out interaction only is matched), naming their rows (:attr:`ForgetRequest.origin`: file lines,
+    DataFrame rows) or, without an origin, their 0-based positions in the request. ``allow_unmatched``: log a warning
+    naming them instead, and the rest is applied (the unmatched entries remove nothing)."""
+    missing = unmatched_entries(request, datasets)
+    if not len(missing):
+        return
+    if request.origin is not None:
+        where = f"{request.origin.label}: {request.origin.names(missing)}"
+    else:
+        where = f"request {request.source}: {row_names(missing, 'position')}"
+    what = f"{where} {'matches' if len(missing) == 1 else 'match'} no interaction"
+    if not allow_unmatched:
+        raise InputError(f"{what} (set forget_allow_unmatched: True to apply the rest)")
+    getLogger().warning(f"{what}; the rest is applied (forget_allow_unmatched: True)")

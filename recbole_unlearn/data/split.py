@@ -15,6 +15,7 @@ import torch
 
 from recbole_unlearn.data.pairs import concat_pairs
 from recbole_unlearn.data.request import ForgetRequest, forget_mask
+from recbole_unlearn.data.request_type import RequestType
 
 
 @dataclass
@@ -29,9 +30,9 @@ class ForgetSplit:
     revoked_before: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @property
-    def revoked_items(self) -> np.ndarray:
-        """Items that may never be recommended again: this item request's and those of earlier requests."""
-        now = self.request.items if self.request.type == "item" else np.zeros(0, dtype=np.int64)
+    def blocked_items(self) -> np.ndarray:
+        """The items the served model must never return: revoked by this item request or by earlier ones."""
+        now = self.request.items if self.request.type == RequestType.ITEM else np.zeros(0, dtype=np.int64)
         return np.union1d(self.revoked_before, now).astype(np.int64)
 
     @property
@@ -45,17 +46,17 @@ class ForgetSplit:
         interactions it takes out, and ``feature_rows`` (``{modality: rows purged}``, rows that had features)."""
         request = self.request
         rows = {}
-        if request.type in ("item", "modality"):
+        if request.type.purges_features:
             features = getattr(self.forget_train, "modality_features", None) or {}
-            names = list(features) if request.type == "item" else [request.modality]
+            names = list(features) if request.type == RequestType.ITEM else [request.modality]
             items = torch.as_tensor(request.items, dtype=torch.long)
             rows = {name: int((features[name][items] != 0).any(dim=1).sum()) for name in names if name in features}
         return {
-            "users": int(len(np.unique(request.users))),
-            "items": int(len(np.unique(request.items))),
-            "train": int(len(self.forget_train.inter_feat)),
-            "valid": int(len(self.forget_valid.inter_feat)),
-            "test": int(len(self.forget_test.inter_feat)),
+            "users": len(np.unique(request.users)),
+            "items": len(np.unique(request.items)),
+            "train": len(self.forget_train.inter_feat),
+            "valid": len(self.forget_valid.inter_feat),
+            "test": len(self.forget_test.inter_feat),
             "feature_rows": rows,
         }
 
@@ -65,7 +66,7 @@ class ForgetSplit:
 
     @property
     def touched_items(self) -> np.ndarray:
-        if self.request.type in ("item", "modality"):
+        if self.request.type.purges_features:
             return np.asarray(self.request.items)
         return np.unique(self.forget_train.inter_feat[self.forget_train.iid_field].numpy())
 
@@ -73,7 +74,7 @@ class ForgetSplit:
 def split_datasets(request: ForgetRequest, train, valid, test, revoked_before=None) -> ForgetSplit:
     """Split the built ``train`` / ``valid`` / ``test`` datasets by ``request``; inputs are left unchanged.
 
-    ``revoked_before``: items revoked by earlier requests, still filtered from every recommendation.
+    ``revoked_before``: items revoked by earlier requests, still blocked from every recommendation.
     """
     parts = {}
     for name, ds in (("train", train), ("valid", valid), ("test", test)):
@@ -88,9 +89,9 @@ def split_datasets(request: ForgetRequest, train, valid, test, revoked_before=No
 
 def purge_features(request: ForgetRequest, dataset):
     """``dataset`` with the request's feature rows zeroed: every modality for items, one for modality requests."""
-    if request.type not in ("item", "modality") or not getattr(dataset, "modality_features", None):
+    if not request.type.purges_features or not getattr(dataset, "modality_features", None):
         return dataset
-    names = list(dataset.modality_features) if request.type == "item" else [request.modality]
+    names = list(dataset.modality_features) if request.type == RequestType.ITEM else [request.modality]
     rows = torch.as_tensor(request.items, dtype=torch.long)
     for name in names:
         dataset = dataset.with_modality_rows_purged(name, rows)

@@ -9,4 +9,4 @@ from recbole_unlearn.model.vbpr import VBPR
 
 MODELS = {cls.__name__: cls for cls in (LightGCN, VBPR, MMLightGCN, FREEDOM, LATTICE)}
 
-__all__ = ["FREEDOM", "GraphRecommender", "LATTICE", "LightGCN", "MMLightGCN", "MODELS", "VBPR"]
+__all__ = ["FREEDOM", "LATTICE", "MODELS", "VBPR", "GraphRecommender", "LightGCN", "MMLightGCN"]

@@ -19,7 +19,11 @@ from recbole.model.abstract_recommender import GeneralRecommender
 from recbole.model.loss import BPRLoss, EmbLoss
 from recbole.utils import InputType
 
-from recbole_unlearn.model.graph import MovingRowsPropagation, SymmetricLGConv, normalized_adjacency
+from recbole_unlearn.model.graph import (
+    MovingRowsPropagation,
+    SymmetricLGConv,
+    normalized_adjacency,
+)
 
 #: :meth:`GraphRecommender.moving_rows` scores locally when the moving rows' ball holds at most this share of the
 #: edges a full propagation multiplies (``n_layers`` times the graph's); past it the full graph is cheaper.
@@ -97,7 +101,7 @@ class GraphRecommender(GeneralRecommender):
     def propagated_graph(self):
         """``(adjacency, n_layers)`` when :meth:`forward` is :meth:`propagate` of :meth:`ego_rows` of every node over
         ``adjacency``, so a batch may be propagated locally; ``None`` (the default) when it is anything else."""
-        return None
+        return
 
     def ego_rows(self, nodes):
         """Layer-0 representations of graph ``nodes`` (users ``0..n_users-1``, then items), for local propagation."""

@@ -51,10 +51,8 @@ class FREEDOM(MultimodalRecommender):
 
     **The paper's settings** and the defaults (``properties/model/FREEDOM.yaml``): ``knn_k`` 10, unweighted kNN edges,
     ``n_mm_layers`` 1 and ``n_ui_layers`` 2 as in the paper; :math:`\\lambda` (``mm_loss_weight``) 1e-4, from the
-    authors' grid {0, 1e-5, 1e-4, 1e-3} (1e-3 measured the same on lfm2k); :math:`\\alpha_m` equal (the authors weigh
-    image 0.1 against text 0.9; text 0.9 against audio 0.1 measured lower on lfm2k); :math:`\\rho` (``dropout``) 0.5,
-    where the authors search {0.8, 0.9}: 0.5 measured best on lfm2k (test Recall@20 0.402 against 0.394 at 0.8 and
-    0.386 at 0.9) and on the ml-100k demo (0.378 against 0.368 at 0.8); docs/multimodal.md.
+    authors' grid {0, 1e-5, 1e-4, 1e-3}; :math:`\\alpha_m` equal (the authors weigh image 0.1 against text 0.9);
+    :math:`\\rho` (``dropout``) 0.5, where the authors search {0.8, 0.9} (docs/multimodal.md).
     """
 
     SCORE_BRANCHES = ("interaction", "modality")

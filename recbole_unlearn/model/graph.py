@@ -42,7 +42,7 @@ def normalized_adjacency(users, items, n_users, n_items, dtype=torch.float32):
 
 
 class SparseMM(torch.autograd.Function):
-    """:math:`Y = S X` for a sparse :math:`S` given with its transpose; the backward pass is :math:`S^\top G`.
+    """:math:`Y = S X` for a sparse :math:`S` given with its transpose; the backward pass is :math:`S^\\top G`.
 
     torch's own backward of a CSR product transposes the matrix on every call; a matrix used many times is better
     transposed once (a symmetric one is its own transpose).

@@ -23,9 +23,9 @@ class MMLightGCN(MultimodalRecommender):
     content term, each smoothed over the graph. Trained with BPR plus ``reg_weight`` times the L2 norm of the batch's
     layer-0 representations.
 
-    Summing the projected features into the item ID embedding instead (:math:`e_i^{(0)} = \\gamma_i + \\sum_m W_m
-    f_{i,m}`, this class before) made content and collaboration share the 64 dimensions and lost to plain LightGCN on
-    lfm2k even with normalised features, and with the features replaced by noise as well (docs/multimodal.md).
+    The content part has dimensions of its own: summed into the item ID embedding instead (:math:`e_i^{(0)} =
+    \\gamma_i + \\sum_m W_m f_{i,m}`), content and collaboration would share the same ``embedding_size`` dimensions
+    (docs/multimodal.md).
     """
 
     def __init__(self, config, dataset):

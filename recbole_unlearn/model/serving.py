@@ -51,12 +51,12 @@ def base_class(model):
     return cls.__mro__[2] if issubclass(cls, ServingFilter) else cls
 
 
-def serve(model, revoked_items):
-    """Install (or replace) the filter of ``revoked_items`` (internal item ids) in ``model``; returns the model.
+def serve(model, blocked_items):
+    """Install (or replace) the filter of ``blocked_items`` (internal item ids) in ``model``; returns the model.
 
-    With no revoked item the model is left (or made) unfiltered.
+    With no blocked item the model is left (or made) unfiltered.
     """
-    revoked = np.asarray(revoked_items, dtype=np.int64)
+    revoked = np.asarray(blocked_items, dtype=np.int64)
     unserve(model)
     if len(revoked) == 0:
         return model
@@ -82,8 +82,8 @@ def scorers(model, raw=False):
     return model.predict, model.full_sort_predict
 
 
-def revoked_items(model) -> np.ndarray:
-    """The item ids ``model`` filters out (empty for an unfiltered model)."""
+def filtered_items(model) -> np.ndarray:
+    """The item ids ``model``'s serving filter hides (empty for an unfiltered model)."""
     if not isinstance(model, ServingFilter):
         return np.zeros(0, dtype=np.int64)
     return model.revoked_mask.nonzero().view(-1).cpu().numpy()

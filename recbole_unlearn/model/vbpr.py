@@ -21,9 +21,8 @@ class VBPR(MultimodalRecommender):
 
     The paper's predictor (its equation 2) also has :math:`\\alpha + \\beta_u + \\beta_i + \\beta'^\\top f_i`.
     :math:`\\alpha` and :math:`\\beta_u` cancel in every BPR difference and every ranking of a user's items; the item
-    bias :math:`\\beta_i` and the content bias :math:`\\beta'^\\top f_i` do not, but are left out, as in RecBole's BPR:
-    on lfm2k (l2-normalised features) they gave test Recall@20 0.3817 / 0.3949 against 0.3988 / 0.3996 without, seeds
-    2020 / 2021 (docs/multimodal.md).
+    bias :math:`\\beta_i` and the content bias :math:`\\beta'^\\top f_i` do not, but are left out, as in RecBole's BPR
+    (docs/multimodal.md).
     """
 
     def __init__(self, config, dataset):

@@ -16,14 +16,16 @@ retained training pairs, the method, seed, full config, package versions and the
 import hashlib
 import json
 import platform
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
-from recbole_unlearn.atomic import atomic_write, file_sha256
+from recbole_unlearn.atomic import file_sha256, write_json
 from recbole_unlearn.checkpoint import plain, save_checkpoint
 from recbole_unlearn.data.request import ForgetRequest
+from recbole_unlearn.data.request_type import RequestType
 from recbole_unlearn.data.split import split_datasets
 from recbole_unlearn.errors import InputError
 
@@ -38,7 +40,7 @@ def request_record(request: ForgetRequest, dataset, index: int, interactions: in
     item_tokens = dataset.field2id_token[dataset.iid_field]
     return {
         "index": int(index),
-        "type": request.type,
+        "type": str(request.type),
         "modality": request.modality,
         "source": request.source,
         "sha256": request.sha256(),
@@ -77,10 +79,10 @@ def replay(records, train, valid, test):
     return train, valid, test
 
 
-def revoked_items(records, dataset) -> np.ndarray:
+def revoked_by(records, dataset) -> np.ndarray:
     """Every item an item request in ``records`` revoked (never to be recommended again), as ids of ``dataset``."""
     token_to_id = dataset.field2token_id[dataset.iid_field]
-    revoked = [token_to_id[t] for r in records if r["type"] == "item" for t in r["items"]]
+    revoked = [token_to_id[t] for r in records if r["type"] == RequestType.ITEM for t in r["items"]]
     return np.unique(np.array(revoked, dtype=np.int64))
 
 
@@ -94,16 +96,12 @@ def cumulative_counts(records) -> dict:
         "modality_rows": 0,
         "interactions_removed": 0,
     }
+    counted = {RequestType.USER: ("users", "users"), RequestType.INTERACTION: ("interactions_requested", "users"),
+               RequestType.ITEM: ("items", "items"), RequestType.MODALITY: ("modality_rows", "items")}
     for r in records:
         counts["interactions_removed"] += r["interactions"]
-        if r["type"] == "user":
-            counts["users"] += len(r["users"])
-        elif r["type"] == "interaction":
-            counts["interactions_requested"] += len(r["users"])
-        elif r["type"] == "item":
-            counts["items"] += len(r["items"])
-        else:
-            counts["modality_rows"] += len(r["items"])
+        key, ids = counted[RequestType(r["type"])]
+        counts[key] += len(r[ids])
     return counts
 
 
@@ -130,12 +128,24 @@ def package_versions() -> dict:
     return versions
 
 
-def write_manifest(checkpoint, parent, records, config, retain_train, method=None, audit=None) -> Path:
+@dataclass(frozen=True)
+class Provenance:
+    """Where a checkpoint comes from: the training dataset as loaded (its token maps fingerprint the checkpoint),
+    the lineage (every request applied, the newest last; empty for a trained model), the parent checkpoint (``None``
+    for a root) and the method that made it (``train`` for a root)."""
+
+    full_train: object
+    lineage: list
+    parent: str = None
+    method: str = "train"
+
+
+def write_manifest(checkpoint, config, provenance, retain_train, audit=None) -> Path:
     """Write the manifest of ``checkpoint`` (already on disk) atomically beside it; returns its path."""
-    checkpoint = Path(checkpoint)
+    checkpoint, records = Path(checkpoint), provenance.lineage
     parent_entry = None
-    if parent is not None:
-        parent = Path(parent)
+    if provenance.parent is not None:
+        parent = Path(provenance.parent)
         try:
             shown = str(parent.resolve().relative_to(checkpoint.parent.resolve()))
         except ValueError:
@@ -149,17 +159,17 @@ def write_manifest(checkpoint, parent, records, config, retain_train, method=Non
         "requests": [{k: r[k] for k in RECORD_KEYS} for r in records],
         "cumulative": cumulative_counts(records),
         "retain_train_sha256": pairs_sha256(retain_train),
-        "retain_train_interactions": int(len(retain_train.inter_feat)),
+        "retain_train_interactions": len(retain_train.inter_feat),
         "model": config["model"],
         "dataset": config["dataset"],
-        "method": method,
+        "method": provenance.method,
         "seed": config["seed"],
         "audit": plain(audit),
         "versions": package_versions(),
         "config": plain(config.final_config_dict),
     }
     path = manifest_path(checkpoint)
-    atomic_write(path, lambda f: json.dump(manifest, f, indent=1, allow_nan=True))
+    write_json(path, manifest, indent=1)
     return path
 
 
@@ -178,22 +188,12 @@ def read_manifest(checkpoint) -> dict:
 
 
 # ---- unlearned checkpoints ------------------------------------------------------------------------------------------
-def save_unlearned(path, model, config, full_train, split, lineage, parent, method, request, audit) -> Path:
-    """Write an unlearned checkpoint (its lineage, method, request and the revoked items inside) and its manifest.
-
-    Args:
-        path: the checkpoint file; the manifest goes beside it.
-        full_train: the training dataset as loaded (its token maps fingerprint the checkpoint).
-        lineage: the records of every request applied, this one last.
-        parent: the checkpoint this one was unlearned from.
-        request: the request's summary; ``audit``: the unlearned model's audit row.
-    """
-    save_checkpoint(
-        path,
-        model,
-        config,
-        full_train,
-        lineage=lineage,
-        unlearning={"method": method, "request": request, "revoked_items": split.revoked_items.tolist()},
-    )
-    return write_manifest(path, parent, lineage, config, split.retain_train, method=method, audit=audit)
+def save_unlearned(path, model, config, provenance, split, audit) -> Path:
+    """Write an unlearned checkpoint (its lineage, method, request and the items its serving filter blocks inside)
+    and its manifest beside it; ``provenance.lineage`` ends with this request's record, ``audit`` is the unlearned
+    model's audit row."""
+    request = {**split.request.summary(), "index": provenance.lineage[-1]["index"],
+               "interactions": provenance.lineage[-1]["interactions"]}
+    unlearning = {"method": provenance.method, "request": request, "revoked_items": split.blocked_items.tolist()}
+    save_checkpoint(path, model, config, provenance.full_train, lineage=provenance.lineage, unlearning=unlearning)
+    return write_manifest(path, config, provenance, split.retain_train, audit=audit)

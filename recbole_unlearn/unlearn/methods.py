@@ -1,9 +1,10 @@
 """Unlearning methods (``unlearn_method``): one registry, :data:`METHODS`, of callables with one signature
 
-    ``method(model, split, config, show_progress=False) -> (unlearned_model, outcome)``
+    ``method(model, split, context) -> (unlearned_model, outcome)``
 
 where ``model`` is the trained model (left unchanged), ``split`` a
-:class:`~recbole_unlearn.data.split.ForgetSplit` and ``outcome`` an
+:class:`~recbole_unlearn.data.split.ForgetSplit`, ``context`` the request's
+:class:`~recbole_unlearn.unlearn.context.UnlearnContext` (config and settings, parsed once) and ``outcome`` an
 :class:`~recbole_unlearn.unlearn.trainer.UnlearnOutcome` (``None`` for ``retrain``, which stops by early stopping).
 Every method but ``retrain`` starts from a copy of ``model`` rebound to the retain set
 (:func:`~recbole_unlearn.unlearn.rebind.rebind_model`).
@@ -33,6 +34,7 @@ from recbole.utils import get_local_time, init_seed
 from recbole_unlearn.atomic import unused_path
 from recbole_unlearn.data.pairs import pairs
 from recbole_unlearn.data.preparation import dataloaders
+from recbole_unlearn.data.request_type import RequestType
 from recbole_unlearn.errors import InputError
 from recbole_unlearn.model.serving import base_class, unserve
 from recbole_unlearn.registry import build_trainer
@@ -41,7 +43,6 @@ from recbole_unlearn.unlearn.losses import bpr
 from recbole_unlearn.unlearn.optim import RowwiseAdam, row_group
 from recbole_unlearn.unlearn.parallel import processes_for
 from recbole_unlearn.unlearn.rebind import embedding_tables, rebind_model
-from recbole_unlearn.unlearn.settings import UnlearnSettings
 from recbole_unlearn.unlearn.trainer import UnlearningTrainer, UnlearnOutcome
 
 
@@ -55,35 +56,37 @@ def gradient_method(**overrides):
     """A method running :class:`UnlearningTrainer` with the config's settings, ``overrides`` replacing some of them
     (field names of :class:`~recbole_unlearn.unlearn.settings.UnlearnSettings`)."""
 
-    def method(model, split, config, show_progress=False):
-        settings = dataclasses.replace(UnlearnSettings.from_config(config), **overrides)
-        model = rebound_copy(model, config, split)
-        outcome = UnlearningTrainer(model, settings, processes_for(config)).unlearn(split, show_progress)
+    def method(model, split, context):
+        settings = dataclasses.replace(context.settings, **overrides)
+        model = rebound_copy(model, context.config, split)
+        trainer = UnlearningTrainer(model, settings, processes_for(context.config))
+        outcome = trainer.unlearn(split, context.show_progress)
         clear_cached_embeddings(model)
         return model, outcome
 
     return method
 
 
-def reset(model, split, config, show_progress=False):
+def reset(model, split, context):
     """Forgotten users' or items' embedding rows drawn afresh; for item requests, the revoked items then pushed down
     (:func:`push_down_revoked_items`, ``unlearn_revoked_steps`` steps)."""
-    settings = UnlearnSettings.from_config(config)
-    model = rebound_copy(model, config, split)
+    settings = context.settings
+    model = rebound_copy(model, context.config, split)
     reset_forgotten_rows(model, split)
-    if split.request.type == "item" and settings.revoked_steps:
+    if split.request.type == RequestType.ITEM and settings.revoked_steps:
         push_down_revoked_items(model, split, settings.revoked_steps, settings.touched_rate)
     return model, UnlearnOutcome(stopped_by="none")
 
 
-def rebuild(model, split, config, show_progress=False):
+def rebuild(model, split, context):
     """The rebind alone."""
-    return rebound_copy(model, config, split), UnlearnOutcome(stopped_by="none")
+    return rebound_copy(model, context.config, split), UnlearnOutcome(stopped_by="none")
 
 
-def retrain(model, split, config, show_progress=False):
-    """Gold: a new model of ``model``'s class trained from scratch on the retain set (``config``'s seed), its best
+def retrain(model, split, context):
+    """Gold: a new model of ``model``'s class trained from scratch on the retain set (the config's seed), its best
     epoch saved under ``checkpoint_dir`` and loaded back."""
+    config = context.config
     seed = config["seed"]
     init_seed(seed, config["reproducibility"])
     train, valid, _ = dataloaders(config, [split.retain_train, split.retain_valid, split.retain_test])
@@ -92,7 +95,7 @@ def retrain(model, split, config, show_progress=False):
     trainer.saved_model_file = unused_path(
         os.path.join(config["checkpoint_dir"], f"{config['model']}-gold-seed{seed}-{get_local_time()}.pth")
     )
-    trainer.fit(train, valid, saved=True, show_progress=show_progress)
+    trainer.fit(train, valid, saved=True, show_progress=context.show_progress)
     trainer.load_checkpoint_file(trainer.saved_model_file, dataset=split.retain_train)
     return gold, None
 
@@ -114,21 +117,24 @@ def get_method(name):
     return METHODS[name]
 
 
-def method_names(config) -> list:
-    """``unlearn_method`` as a list of registered names."""
+def method_names(config) -> tuple:
+    """``unlearn_method`` as registered names, the first being the one whose model is kept; one line for an empty
+    list or an unknown name."""
     names = config["unlearn_method"]
-    names = [names] if isinstance(names, str) else list(names)
+    names = [names] if isinstance(names, str) and names else list(names or [])
+    if not names:
+        raise InputError(f"unlearn_method is empty: name at least one of {', '.join(METHODS)}")
     for name in names:
         get_method(name)
-    return names
+    return tuple(names)
 
 
 # ---- the parts of reset ---------------------------------------------------------------------------------------------
 def reset_forgotten_rows(model, split):
     """Draw the forgotten users' or items' rows of every embedding table of their side afresh, as Xavier-uniform
     initialisation would."""
-    side, rows = {"user": ("user", split.request.users), "item": ("item", split.request.items),
-                  "modality": ("item", split.request.items)}.get(split.request.type, (None, None))
+    side, rows = {RequestType.USER: ("user", split.request.users), RequestType.ITEM: ("item", split.request.items),
+                  RequestType.MODALITY: ("item", split.request.items)}.get(split.request.type, (None, None))
     tables = embedding_tables(model)
     if side is None or side not in tables:
         raise InputError(

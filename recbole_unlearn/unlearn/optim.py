@@ -48,7 +48,6 @@ class RowwiseAdam(torch.optim.Optimizer):
                     p.sub_(update)
                 else:
                     p.index_add_(0, rows, update, alpha=-1)
-        return None
 
 
 def row_group(param, rows, rate, rest=0.0):

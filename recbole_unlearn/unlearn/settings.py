@@ -25,7 +25,7 @@ class UnlearnSettings:
     forget_weight: float = 1.0
     retain_weight: float = 1.0
     anchor_weight: float = 0.0  # unlearn_anchor_weight
-    epochs: int = 8  # unlearn_epochs: passes over the forget set at most
+    passes: int = 8  # unlearn_passes: passes over the forget set at most
     settle_passes: int = 0  # unlearn_settle_passes: passes to targets re-read once the rules stop
     batch_size: int = 1024  # unlearn_batch_size
     steps_per_pass: int = 0  # unlearn_steps_per_pass: at most this many (0: no cap)
@@ -52,7 +52,7 @@ class UnlearnSettings:
             forget_weight=_number(config, "forget_weight"),
             retain_weight=_number(config, "retain_weight"),
             anchor_weight=_number(config, "unlearn_anchor_weight"),
-            epochs=_count(config, "unlearn_epochs", minimum=1),
+            passes=_count(config, "unlearn_passes", minimum=1),
             settle_passes=_count(config, "unlearn_settle_passes", minimum=0),
             batch_size=_count(config, "unlearn_batch_size", minimum=1),
             steps_per_pass=_count(config, "unlearn_steps_per_pass", minimum=0),
@@ -72,7 +72,7 @@ class UnlearnSettings:
 
     def step_pairs(self, n_forget) -> int:
         """Forgotten pairs per step for a forget set of ``n_forget`` pairs: ``batch_size``, or more where a pass would
-        otherwise take over ``steps_per_pass`` steps, :math:`\max(b, \lceil n / k \rceil)`. A step costs a
+        otherwise take over ``steps_per_pass`` steps, :math:`\\max(b, \\lceil n / k \\rceil)`. A step costs a
         propagation of the graph whatever its batch, so capping the steps keeps a large request's pass at the cost of
         a small one's."""
         if not self.steps_per_pass:

@@ -1,6 +1,6 @@
 """Gold-free stopping rules, checked after every pass over the forget set. None of them looks at a gold model.
 
-- ``budget``: stop after ``unlearn_epochs`` passes (always in force, as the cap);
+- ``budget``: stop after ``unlearn_passes`` passes (always in force, as the cap);
 - ``mia_auc``: stop once the AUC with which the model's scores separate the forgotten training interactions from the
   same users' held-out *validation* interactions falls to ``unlearn_stop_auc`` (0.5: indistinguishable);
 - ``hinge``: stop once the share of forgotten scores above their hinge target (:mod:`~recbole_unlearn.unlearn.targets`)

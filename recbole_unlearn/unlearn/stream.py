@@ -10,10 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recbole_unlearn.config import config_with
-from recbole_unlearn.data.request import ForgetRequest, resolve_request, validate_request
+from recbole_unlearn.data.request import (
+    ForgetRequest,
+    resolve_request,
+    validate_request,
+)
 from recbole_unlearn.data.split import ForgetSplit, split_datasets
 from recbole_unlearn.errors import InputError
-from recbole_unlearn.unlearn.lineage import revoked_items
+from recbole_unlearn.unlearn.lineage import revoked_by
 
 
 @dataclass
@@ -28,6 +32,18 @@ class PlannedRequest:
     @property
     def already_applied(self) -> bool:
         return self.split is None
+
+    def removal_line(self) -> str:
+        """What the request removes, in one line (the dry run's output)."""
+        if self.already_applied:
+            return f"request {self.request.source}: already applied as request #{self.index}, nothing to remove"
+        removed = self.split.removed()
+        rows = ", ".join(f"{name} {n}" for name, n in removed["feature_rows"].items()) or "none"
+        return (
+            f"request #{self.index} ({self.request.type}, {self.request.source}): {removed['users']} users, "
+            f"{removed['items']} items; interactions removed: train {removed['train']}, valid {removed['valid']}, "
+            f"test {removed['test']}; feature rows purged: {rows}"
+        )
 
 
 def request_files(value) -> list:
@@ -56,7 +72,7 @@ def plan_requests(config, datasets, lineage) -> list:
         lineage: the starting checkpoint's records (empty for a freshly trained model).
     """
     train, valid, test = datasets
-    revoked = revoked_items(lineage, train)
+    revoked = revoked_by(lineage, train)
     applied = {record["sha256"]: record["index"] for record in lineage}
     index = len(lineage)
     plan = []
@@ -67,10 +83,10 @@ def plan_requests(config, datasets, lineage) -> list:
         if earlier is not None:
             plan.append(PlannedRequest(earlier, request))
             continue
-        validate_request(request, train)
+        validate_request(request, train, (valid, test), config["forget_allow_unmatched"])
         index += 1
         split = split_datasets(request, train, valid, test, revoked_before=revoked)
         plan.append(PlannedRequest(index, request, split))
         applied[sha256] = index
-        train, valid, test, revoked = split.retain_train, split.retain_valid, split.retain_test, split.revoked_items
+        train, valid, test, revoked = split.retain_train, split.retain_valid, split.retain_test, split.blocked_items
     return plan

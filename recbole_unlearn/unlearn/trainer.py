@@ -21,9 +21,8 @@ targets of the first passes were read before any step, and the steps move a user
 items with the forgotten one); the settle targets are read from the rows that moved.
 
 The model stays in eval mode, with gradients on: the steps move the scores the model serves and the audit measures,
-not those of a training-mode graph (FREEDOM drops 80% of its user-item edges in training mode; stepping on that graph,
-with the anchor holding the full graph's scores, kept 93.0% of gold's retain Recall@20 on an ml-100k draw, against
-101.8% in eval mode).
+not those of a training-mode graph (FREEDOM, for one, prunes user-item edges in training mode, and steps on that graph
+would move scores the served model never gives).
 
 Several processes (``nproc``): data-parallel, as RecBole trains (:mod:`~recbole_unlearn.unlearn.parallel`). Every
 rank holds the same model, scores the pass statistics itself, and follows rank 0's stopping decision.
@@ -41,7 +40,12 @@ from tqdm import tqdm
 
 from recbole_unlearn.data.pairs import pairs, same_user_pairs
 from recbole_unlearn.errors import InputError
-from recbole_unlearn.scoring import auc, clear_cached_embeddings, pair_interaction, pair_scores
+from recbole_unlearn.scoring import (
+    auc,
+    clear_cached_embeddings,
+    pair_interaction,
+    pair_scores,
+)
 from recbole_unlearn.unlearn import losses
 from recbole_unlearn.unlearn.branches import scaled_branch_gradients
 from recbole_unlearn.unlearn.optim import RowwiseAdam, row_group
@@ -107,7 +111,7 @@ class UnlearningTrainer:
         negatives = self._negative_sampler(retain_i, model.n_items, processes.draws)
         optimizer = self._rowwise_optimizer(split)
         outcome = UnlearnOutcome()
-        progress = tqdm(range(settings.epochs), desc="Unlearn", ncols=100, disable=not show_progress)
+        progress = tqdm(range(settings.passes), desc="Unlearn", ncols=100, disable=not show_progress)
         model.eval()  # steps differentiate the served scores (no edge or message dropout), gradients on
         with scaled_branch_gradients(model, settings.branch_scale):
             # the hinge's per-pair targets, from the rebound model before any step (the anchor holds the rest there)
@@ -160,7 +164,7 @@ class UnlearningTrainer:
             loss = self._pass(data, optimizer)
             outcome.passes = pass_idx + 1
             # the statistics cost a scoring of the forgotten and held-out pairs: only where a rule reads them, and last
-            if not (watched or outcome.passes == settings.epochs):
+            if not (watched or outcome.passes == settings.passes):
                 outcome.log.append({"pass": outcome.passes, "loss": loss})
                 continue
             stats = self._pass_stats(data.forget_u, data.forget_i, heldout, data.targets)
