@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from recbole_unlearn import distributed, recommend
-from recbole_unlearn.config import Config
+from recbole_unlearn.config import Config, command_line_dict
 from recbole_unlearn.errors import InputError
 from recbole_unlearn.launch import RunArguments, launch
 from recbole_unlearn.quick_start import prepared, run_config
@@ -82,10 +82,7 @@ def forget_files(values):
 def config_overrides(rest) -> dict:
     """``--key=value`` arguments as a config dict (values parsed as RecBole parses the command line)."""
     overrides = {}
-    for arg in rest:
-        key, sep, value = arg[2:].partition("=") if arg.startswith("--") else ("", "", "")
-        if not sep or not key:
-            raise InputError(f"argument {arg!r}: expected --key=value")
+    for key, value in command_line_dict(rest).items():
         try:
             overrides[key] = ast.literal_eval(value)
         except (ValueError, SyntaxError):

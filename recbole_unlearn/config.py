@@ -49,6 +49,7 @@ class Config(RecBoleConfig):
 
     def __init__(self, model=None, dataset=None, config_file_list=None, config_dict=None, argv=None):
         self._argv = sys.argv[1:] if argv is None else list(argv)
+        self._explicit_argv = argv is not None
         try:
             super().__init__(model, dataset, config_file_list, config_dict)
         except InputError:
@@ -100,6 +101,11 @@ class Config(RecBoleConfig):
         self.external_config_dict = resolve_aliases(self.external_config_dict)
 
     def _load_cmd_line(self):
+        """The command line's keys: ``argv`` given explicitly (this package's command line, library calls) is read
+        by :func:`command_line_dict`; ``argv=None`` reads ``sys.argv`` as RecBole does (other arguments there belong
+        to whatever program runs, and only get RecBole's warning)."""
+        if self._explicit_argv:
+            return self._convert_config_dict(command_line_dict(self._argv))
         saved_argv = sys.argv
         sys.argv = [saved_argv[0] if saved_argv else "recbole_unlearn", *self._argv]
         try:
@@ -145,6 +151,20 @@ def read_config_file(path, loader) -> dict:
     if values is not None and not isinstance(values, dict):
         raise InputError(f"{source}: holds a YAML {type(values).__name__}, not key: value lines")
     return values or {}
+
+
+def command_line_dict(args) -> dict:
+    """``--key=value`` arguments as ``{key: value}`` strings (a value may hold ``=``); anything else, or a key given
+    twice with different values, is refused in one line."""
+    given = {}
+    for arg in args:
+        key, sep, value = arg[2:].partition("=") if arg.startswith("--") else ("", "", "")
+        if not key or not sep:
+            raise InputError(f"argument {arg!r}: expected --key=value")
+        if given.get(key, value) != value:
+            raise InputError(f"argument --{key} given twice with different values: {given[key]} and {value}")
+        given[key] = value
+    return given
 
 
 def config_with(config, **overrides):

@@ -143,6 +143,8 @@ CASES = {
     "unknown forget_type": (None, ["--forget_type=everything", "--forget_ratio=0.1"],
                             "forget_type 'everything' is not one of"),
     "unknown unlearn_method": (None, [*USER_REQUEST, "--unlearn_method=magic"], "unlearn_method 'magic' is not one of"),
+    "argument that is not --key=value": (None, ["stray"], "argument 'stray': expected --key=value"),
+    "key given twice with different values": (None, ["--epochs=2"], "argument --epochs given twice with different values"),
     "empty unlearn_method": (None, [*USER_REQUEST, "--unlearn_method=[]"], "unlearn_method is empty"),
     "unknown stopping rule": (None, [*USER_REQUEST, "--unlearn_stop=['patience']"], "unlearn_stop: unknown rule patience"),
     "unknown hinge target": (None, [*USER_REQUEST, "--unlearn_hinge_target=median"],

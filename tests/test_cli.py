@@ -5,6 +5,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from recbole_unlearn.errors import InputError
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -90,3 +94,11 @@ def test_cli_bad_request_exits_nonzero_with_one_line_and_writes_nothing(tmp_path
     assert out.returncode == 2
     assert out.stderr.strip().splitlines()[-1] == "error: forget_file req.csv: unknown user_id tokens: ghost"
     assert not (tmp_path / "r.json").exists() and not (tmp_path / "saved").exists()
+
+
+def test_a_command_line_value_may_hold_an_equals_sign_and_a_repeated_key_must_agree():
+    from recbole_unlearn.config import command_line_dict
+
+    assert command_line_dict(["--filter=a=b", "--epochs=2", "--epochs=2"]) == {"filter": "a=b", "epochs": "2"}
+    with pytest.raises(InputError, match="argument --epochs given twice with different values: 2 and 3"):
+        command_line_dict(["--epochs=2", "--epochs=3"])
