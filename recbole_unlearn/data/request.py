@@ -27,6 +27,7 @@ from recbole_unlearn.data.request_type import REQUEST_TYPES, RequestType
 from recbole_unlearn.errors import InputError
 
 STRATEGIES = ("random", "core", "edge")
+MODALITY_COLUMN = "modality"  # the request CSV's column naming a modality request's modality
 
 
 @dataclass(frozen=True)
@@ -160,7 +161,7 @@ def request_from_table(table, kind, dataset, default_modality=None, source="") -
         )
     if not table.rows:
         raise InputError(f"{table.source}: no rows, nothing to forget")
-    keys = needed + (["modality"] if "modality" in header else [])
+    keys = needed + ([MODALITY_COLUMN] if MODALITY_COLUMN in header else [])
     unique_rows, first = _unique_rows(table, [header.index(c) for c in keys])
     column = {name: [row[keys.index(name)] for row in unique_rows] for name in needed}
     users = token_ids(dataset, uid, column[uid], table.source) if uid in needed else None
@@ -190,7 +191,7 @@ def _unique_rows(table, columns):
 def _table_modality(table, unique_rows, default_modality) -> str:
     """The one modality a modality request names: its ``modality`` column (the last of each row) or
     ``default_modality``."""
-    modalities = sorted({r[-1] for r in unique_rows}) if "modality" in table.header else [default_modality]
+    modalities = sorted({r[-1] for r in unique_rows}) if MODALITY_COLUMN in table.header else [default_modality]
     if len(modalities) != 1 or not modalities[0]:
         raise InputError(
             f"{table.source}: a modality request names exactly one modality (column modality or "
@@ -205,7 +206,7 @@ def request_type_of(header, dataset) -> str:
     modality request."""
     columns = set(header)
     uid, iid = dataset.uid_field, dataset.iid_field
-    if iid in columns and "modality" in columns:
+    if iid in columns and MODALITY_COLUMN in columns:
         return RequestType.MODALITY
     if uid in columns:
         return RequestType.INTERACTION if iid in columns else RequestType.USER
