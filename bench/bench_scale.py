@@ -52,11 +52,11 @@ from bench.common import (
 )
 from recbole_unlearn.atomic import atomic_write
 from recbole_unlearn.config import config_with
-from recbole_unlearn.unlearn.context import UnlearnContext
 from recbole_unlearn.data import dataloaders
 from recbole_unlearn.data.request import sample_request
 from recbole_unlearn.data.split import split_datasets
 from recbole_unlearn.registry import build_model
+from recbole_unlearn.unlearn.context import UnlearnContext
 
 # (label, request type, size: an int is a count, a float a share)
 REQUESTS = [

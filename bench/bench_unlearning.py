@@ -56,11 +56,11 @@ MULTIMODAL = ("VBPR", "MMLightGCN", "FREEDOM", "LATTICE")
 
 # Every trainer knob, neutral; each variant states what it changes.
 PLAIN = {
-    "unlearn_passes": 8, "unlearn_stop": ["budget"], "unlearn_forget_loss": "log_sigmoid",
-    "unlearn_neg_sampling": "uniform", "unlearn_hinge_target": "user_mean", "unlearn_anchor_weight": 0.0,
+    "unlearn_passes": 8, "unlearn_forget_loss": "log_sigmoid",
+    "unlearn_neg_sampling": "uniform", "unlearn_hinge_target": "rank_matched", "unlearn_anchor_weight": 0.0,
     "forget_weight": 1.0, "retain_weight": 1.0,
     "unlearn_lr_touched": 2e-2, "unlearn_lr_rest": 1e-4, "unlearn_lr_unit": "absolute", "unlearn_revoked_steps": 0,
-    "unlearn_stop_share": 0.0, "unlearn_branch_scale": None, "unlearn_batch_size": 1024, "unlearn_steps_per_pass": 0,
+    "unlearn_batch_size": 1024, "unlearn_steps_per_pass": 0,
     "unlearn_settle_passes": 0,
 }
 # the hinge to pooled rank-matched targets (recbole_unlearn/unlearn/targets.py), weight 3, a budget of 10 passes
@@ -82,18 +82,8 @@ VARIANTS = {
     "reverse_bpr (paper, one lr 5e-3)": {**PLAIN, "unlearn_method": "reverse_bpr", "unlearn_lr_touched": 5e-3,
                                          "unlearn_lr_rest": 5e-3},
     "reverse_bpr (split lr)": {**PLAIN, "unlearn_method": "reverse_bpr"},
-    # the stopping rules: the share of forgotten scores above target, a budget, the gold-free forget-vs-valid AUC
-    "reverse_bpr (rank-matched hinge x20, stop at 5% above)": {
-        **RANK_MATCHED, "forget_weight": 20.0, "unlearn_passes": 40, "unlearn_stop": ["hinge"],
-        "unlearn_stop_share": 0.05,
-    },
     "reverse_bpr (rank-matched hinge x3, 10 passes)": RANK_MATCHED,
-    "reverse_bpr (rank-matched hinge x5, AUC stop)": {
-        **RANK_MATCHED, "forget_weight": 5.0, "unlearn_passes": 20, "unlearn_stop": ["mia_auc"],
-    },
-    # multimodal models: the gradient through the modality branch scaled (TRU's branch-wise scaling), layer isolation
-    "rank-matched, modality branch x0.1": {**RANK_MATCHED, "unlearn_branch_scale": {"modality": 0.1}},
-    "rank-matched, modality branch x0": {**RANK_MATCHED, "unlearn_branch_scale": {"modality": 0.0}},
+    # layer isolation: only the touched embedding rows move
     "rank-matched, only touched rows move": TOUCHED_ONLY,
     # models whose embedding entries are on another scale (RecBole's NGCF, SGL): the touched rows' rate, absolute or
     # as a share of each table's root-mean-square entry
@@ -279,13 +269,12 @@ def passes_of(recipe):
 def recipe_label(recipe):
     """A default recipe in a few words: the method and what sets it apart."""
     label = recipe["unlearn_method"]
-    if label not in ("reset", "rebuild", "retrain"):  # a gradient method: its forget term, weight, budget and stopping rules
+    if label not in ("reset", "rebuild", "retrain"):  # a gradient method: its forget term, weight and passes
         forget = recipe["unlearn_forget_loss"]
         if forget == "hinge":
-            forget = "hinge to " + recipe.get("unlearn_hinge_target", "user_mean")
-        rules = "/".join(recipe["unlearn_stop"])
+            forget = "hinge to " + recipe["unlearn_hinge_target"]
         settle = recipe.get("unlearn_settle_passes") or 0
-        label += (f" ({forget} x{recipe['forget_weight']:g}, {passes_of(recipe)} passes, {rules}"
+        label += (f" ({forget} x{recipe['forget_weight']:g}, {passes_of(recipe)} passes"
                   + (f", {settle} settle" if settle else "") + ")")
     if recipe.get("unlearn_revoked_steps"):
         label += f" + {recipe['unlearn_revoked_steps']} push-down steps"

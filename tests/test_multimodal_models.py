@@ -274,31 +274,6 @@ def test_nonzero_rows():
     assert nonzero_rows(x).tolist() == [False, True, True]
 
 
-def test_freedom_branch_gradient_scale_splits_the_gradient_and_keeps_scores(tmp_path):
-    _, _, _, model = build(tmp_path, "FREEDOM", dropout=0.0)
-    model.eval()
-    users, items = torch.tensor([1, 2, 3]), torch.tensor([4, 5, 6])
-
-    def item_table_gradient(scale):
-        model.branch_gradient_scale = scale
-        model.zero_grad()
-        user_e, item_e = model.forward()
-        scores = (user_e[users] * item_e[items]).sum()
-        scores.backward()
-        return scores.detach(), model.item_embedding.weight.grad.clone()
-
-    # the item table also reaches the scores through the user side of the propagation, which no branch scale touches
-    full_score, full = item_table_gradient({})
-    ui_score, ui_only = item_table_gradient({"modality": 0.0})
-    mm_score, mm_only = item_table_gradient({"interaction": 0.0})
-    _, neither = item_table_gradient({"interaction": 0.0, "modality": 0.0})
-    assert torch.equal(full_score, ui_score) and torch.equal(full_score, mm_score)  # scores unchanged
-    assert torch.allclose(full, ui_only + mm_only - neither, atol=1e-6)  # additive in the branches
-    assert not torch.allclose(ui_only, mm_only, atol=1e-6)
-    _, quarter = item_table_gradient({"modality": 0.25})
-    assert torch.allclose(quarter, ui_only + 0.25 * (full - ui_only), atol=1e-6)
-
-
 def test_eval_mode_scores_carry_gradients_and_equal_the_served_ones(tmp_path):
     """Unlearning steps differentiate eval-mode scores: the whole graph (no edge pruning), the same values as served."""
     _, _, _, model = build(tmp_path, "FREEDOM", dropout=0.5)

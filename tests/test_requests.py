@@ -100,7 +100,6 @@ def test_request_removing_every_interaction_is_refused(tmp_path, fast_config, tr
     [
         ("forget_type", "everything", "forget_type 'everything' is not one of"),
         ("unlearn_method", "magic", "unlearn_method 'magic' is not one of"),
-        ("unlearn_stop", ["patience"], "unlearn_stop: unknown rule patience"),
         ("forget_strategy", "middle", "forget_strategy 'middle' is not one of"),
         ("forget_ratio", 1.5, "forget_ratio 1.5 must be strictly between 0 and 1"),
     ],
@@ -145,7 +144,7 @@ def test_non_general_model_is_refused_before_any_data_is_read(fast_config):
         ("LightGCN", "interaction", {"unlearn_method": "reverse_bpr", "unlearn_forget_loss": "hinge",
                                      "unlearn_hinge_target": "rank_matched_neighbours", "forget_weight": 3.0,
                                      "unlearn_passes": 9, "unlearn_settle_passes": 1,
-                                     "unlearn_neg_sampling": "popularity", "unlearn_stop": ["budget"]}),
+                                     "unlearn_neg_sampling": "popularity"}),
         ("FREEDOM", "interaction", {"unlearn_method": "reverse_bpr", "unlearn_hinge_target": "rank_matched_neighbours",
                                     "forget_weight": 3.0, "unlearn_passes": 10, "unlearn_settle_passes": 1,
                                     "unlearn_anchor_weight": 10.0}),

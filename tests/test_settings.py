@@ -1,11 +1,10 @@
-"""The unlearning settings: every key checked in one place, typed; branch scaling lasts exactly one block."""
+"""The unlearning settings: every key checked in one place, typed."""
 
 import pytest
 import torch
 
 from recbole_unlearn.config import config_with
 from recbole_unlearn.errors import InputError
-from recbole_unlearn.unlearn.branches import scaled_branch_gradients
 from recbole_unlearn.unlearn.methods import get_method, method_names
 from recbole_unlearn.unlearn.settings import UnlearnSettings
 from tests.unlearn_helpers import trained
@@ -23,10 +22,10 @@ def config(tmp_path_factory):
 
 
 def test_settings_are_typed_from_the_config(config):
-    settings = UnlearnSettings.from_config(config_with(config, unlearn_passes=3, forget_weight=2, unlearn_stop="hinge",
-                                                       unlearn_anchor_weight=None, unlearn_gold_seeds=2))
+    settings = UnlearnSettings.from_config(config_with(config, unlearn_passes=3, forget_weight=2, unlearn_anchor_weight=None,
+                                                       unlearn_gold_seeds=2))
     assert settings.passes == 3 and settings.forget_weight == 2.0 and isinstance(settings.forget_weight, float)
-    assert settings.stop == ("hinge",) and settings.anchor_weight == 0.0 and settings.gold_seeds == 2
+    assert settings.anchor_weight == 0.0 and settings.gold_seeds == 2
     assert [settings.refresh_due(k) for k in (1, 2, 3)] == [False, False, False]
     every_second = UnlearnSettings.from_config(config_with(config, unlearn_refresh_every=2))
     assert [every_second.refresh_due(k) for k in (1, 2, 3, 4)] == [False, True, False, True]
@@ -54,7 +53,6 @@ def test_a_pass_takes_at_most_steps_per_pass_steps_of_at_least_the_batch_size():
     ("unlearn_neg_sampling", "hard", "unlearn_neg_sampling 'hard' is not one of uniform, popularity"),
     ("unlearn_lr_unit", "relative", "unlearn_lr_unit 'relative' is not one of absolute, table_rms"),
     ("unlearn_forget_loss", "l2", "unlearn_forget_loss 'l2' is not one of log_sigmoid, hinge, negated_bpr"),
-    ("unlearn_branch_scale", [0.1], "unlearn_branch_scale must map branch names to scales, got [0.1]"),
 ])
 def test_each_bad_setting_is_one_line_naming_its_key(config, key, value, message):
     with pytest.raises(InputError) as error:
@@ -71,24 +69,3 @@ def test_method_names_come_from_the_one_registry(config):
     with pytest.raises(InputError, match="unlearn_method 'magic' is not one of reverse_bpr, finetune, neggrad, "
                                          "reset, rebuild, retrain"):
         get_method("magic")
-
-
-class Branched(torch.nn.Module):
-    SCORE_BRANCHES = ("a", "b")
-
-    def __init__(self):
-        super().__init__()
-        self.branch_gradient_scale = {}
-
-
-def test_branch_scaling_lasts_one_block_and_is_undone_on_error():
-    model = Branched()
-    with scaled_branch_gradients(model, {"a": 0.1}):
-        assert model.branch_gradient_scale == {"a": 0.1}
-    assert model.branch_gradient_scale == {}
-    with pytest.raises(RuntimeError), scaled_branch_gradients(model, {"b": 0.0}):
-        raise RuntimeError("a step failed")
-    assert model.branch_gradient_scale == {}
-    plain = torch.nn.Linear(1, 1)  # a model without branches is never touched
-    with scaled_branch_gradients(plain, {}):
-        assert not hasattr(plain, "branch_gradient_scale")

@@ -109,23 +109,6 @@ def test_reference_methods_run_and_change_the_model(method, fast_config):
         )
 
 
-def test_mia_stop_rule_fires_and_is_reported(fast_config):
-    cfg = {
-        **fast_config,
-        **UNLEARN,
-        "forget_type": "user",
-        "forget_ratio": 0.1,
-        "unlearn_passes": 30,
-        "unlearn_stop": ["mia_auc"],
-        "unlearn_stop_auc": 0.9,
-    }
-    config, loaders, model = trained("LightGCN", cfg)
-    split = split_for(config, loaders)
-    _, outcome = get_method("reverse_bpr")(model, split, context(config, split))
-    assert outcome.stopped_by == "mia_auc" and outcome.passes < 30
-    assert outcome.log[-1]["forget_vs_valid_auc"] <= 0.9
-
-
 def test_revoked_items_pushed_down_after_reset_and_nothing_else_moves(fast_config):
     config, loaders, model = trained("LightGCN", {**fast_config, **UNLEARN, "forget_type": "item", "forget_ratio": 0.1})
     split = split_for(config, loaders)

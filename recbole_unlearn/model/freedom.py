@@ -6,7 +6,7 @@ from recbole.model.init import xavier_uniform_initialization
 from recbole_unlearn.errors import InputError
 from recbole_unlearn.model.graph import normalized_adjacency
 from recbole_unlearn.model.modality_graph import mixed_item_graph, nonzero_rows
-from recbole_unlearn.model.multimodal import MultimodalRecommender, scaled_gradient
+from recbole_unlearn.model.multimodal import MultimodalRecommender
 
 
 class FREEDOM(MultimodalRecommender):
@@ -45,17 +45,11 @@ class FREEDOM(MultimodalRecommender):
 
     The projections are bias-free: a bias cancels in :math:`e_u^\\top W_m (f_{i,m} - f_{j,m})`.
 
-    **Score branches** (:attr:`SCORE_BRANCHES`): ``interaction`` (:math:`\\bar{e}_i`) and ``modality``
-    (:math:`h_i`). Both are functions of the same item ID table :math:`\\gamma`, so scaling the gradient through one
-    of them (``branch_gradient_scale``) changes the direction of :math:`\\gamma`'s update, not only its size.
-
     **The paper's settings** and the defaults (``properties/model/FREEDOM.yaml``): ``knn_k`` 10, unweighted kNN edges,
     ``n_mm_layers`` 1 and ``n_ui_layers`` 2 as in the paper; :math:`\\lambda` (``mm_loss_weight``) 1e-4, from the
     authors' grid {0, 1e-5, 1e-4, 1e-3}; :math:`\\alpha_m` equal (the authors weigh image 0.1 against text 0.9);
     :math:`\\rho` (``dropout``) 0.5, where the authors search {0.8, 0.9} (docs/multimodal.md).
     """
-
-    SCORE_BRANCHES = ("interaction", "modality")
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
@@ -160,8 +154,7 @@ class FREEDOM(MultimodalRecommender):
             h = self.item_graph @ h
         x = torch.cat([self.user_embedding.weight, self.item_embedding.weight])
         user_e, item_e = self.propagate(x, self._ui_adjacency(), self.n_ui_layers)
-        scale = self.branch_gradient_scale
-        item_e = scaled_gradient(item_e, scale.get("interaction", 1.0)) + scaled_gradient(h, scale.get("modality", 1.0))
+        item_e = item_e + h
         return user_e, item_e
 
     def auxiliary_loss(self, user_e, pos_item, neg_item):

@@ -15,7 +15,7 @@ from recbole_unlearn.model.modality_graph import (
     learned_knn_edges,
     nonzero_rows,
 )
-from recbole_unlearn.model.multimodal import MultimodalRecommender, scaled_gradient
+from recbole_unlearn.model.multimodal import MultimodalRecommender
 
 
 class LATTICE(MultimodalRecommender):
@@ -62,12 +62,7 @@ class LATTICE(MultimodalRecommender):
     (the projection's bias :math:`b_m` cannot bring it back: the item set comes from the raw rows). The item graph is
     thus a function of the retained rows only: :meth:`rebuild_graph` with a dataset whose rows were purged rebuilds
     :math:`\\tilde{S}^m` from them, and :math:`\\tilde{A}^m` follows at the next forward pass.
-
-    **Score branches** (:attr:`SCORE_BRANCHES`): ``interaction`` (:math:`\\bar{e}_i`) and ``modality``
-    (:math:`h_i / \\lVert h_i \\rVert`).
     """
-
-    SCORE_BRANCHES = ("interaction", "modality")
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
@@ -157,6 +152,5 @@ class LATTICE(MultimodalRecommender):
         h = F.normalize(h, dim=1)  # an item without any edge keeps h = 0
         x = torch.cat([self.user_embedding.weight, self.item_embedding.weight])
         user_e, item_e = self.propagate(x, self.norm_adj, self.n_ui_layers)
-        scale = self.branch_gradient_scale
-        item_e = scaled_gradient(item_e, scale.get("interaction", 1.0)) + scaled_gradient(h, scale.get("modality", 1.0))
+        item_e = item_e + h
         return user_e, item_e

@@ -17,12 +17,6 @@ def require_modality_features(dataset, model_name):
     return features
 
 
-def scaled_gradient(x, scale):
-    """:math:`x` in the forward pass, :math:`\\beta\\,\\partial L / \\partial x` in the backward pass
-    (:math:`\\beta` = ``scale``): :math:`\\beta x + (1 - \\beta)\\,\\mathrm{sg}(x)`, with sg the stop-gradient."""
-    return x if scale == 1.0 else scale * x + (1.0 - scale) * x.detach()
-
-
 class MultimodalRecommender(GraphRecommender):
     """A :class:`GraphRecommender` that also reads item modality features from its dataset.
 
@@ -33,14 +27,8 @@ class MultimodalRecommender(GraphRecommender):
     :meth:`build_modality_graph`, which runs on every feature change.
     """
 
-    #: names of the additive parts of the item representation whose gradient :attr:`branch_gradient_scale` can scale
-    SCORE_BRANCHES = ()
-
     def __init__(self, config, dataset):
         features = require_modality_features(dataset, type(self).__name__)
-        #: ``{branch: beta}``: the gradient through each of :attr:`SCORE_BRANCHES` is scaled by beta (1 if absent);
-        #: scores are unchanged. Empty (plain gradients) unless a caller sets it for a block of steps.
-        self.branch_gradient_scale = {}
         super().__init__(config, dataset)  # builds the user-item graph; the features are not read yet
         self.modalities = sorted(features)
         self.modality_dims = {}

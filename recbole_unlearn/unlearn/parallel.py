@@ -3,8 +3,8 @@
 Data-parallel, as RecBole trains: every rank walks rank 0's order of forgotten pairs and takes every
 ``world_size``-th pair of each batch, with its own retained pairs and negatives (a random stream per rank). Each rank's
 loss is weighted by its share of the batch and the gradients are summed over the ranks in one all-reduce per step, so a
-step equals one process's step on the whole batch up to the random draws. Rank 0 decides when to stop, and its
-parameters are broadcast at the end. :class:`OneProcess` offers the same calls doing nothing, so the trainer has one
+step equals one process's step on the whole batch up to the random draws. Rank 0's parameters are broadcast at
+the end. :class:`OneProcess` offers the same calls doing nothing, so the trainer has one
 code path.
 """
 
@@ -15,7 +15,7 @@ from recbole_unlearn import distributed
 
 
 class OneProcess:
-    """A single process: its batch is the whole batch, and it decides alone."""
+    """A single process: its batch is the whole batch."""
 
     draws = None  # the global random stream
 
@@ -27,9 +27,6 @@ class OneProcess:
 
     def sum_gradients(self, parameters, loss):
         return loss
-
-    def agree(self, decide):
-        return decide()
 
     def finish(self, model):
         pass
@@ -51,9 +48,6 @@ class DataParallel:
     def sum_gradients(self, parameters, loss):
         (total,) = distributed.sum_gradients(parameters, [loss])
         return total
-
-    def agree(self, decide):
-        return distributed.from_rank0(decide)
 
     def finish(self, model):
         distributed.broadcast_parameters(model)

@@ -7,7 +7,6 @@ key, and everything downstream reads typed fields instead of config strings.
 import dataclasses
 
 from recbole_unlearn.errors import InputError
-from recbole_unlearn.unlearn.stopping import STOP_RULES
 from recbole_unlearn.unlearn.targets import TARGET_FUNCTIONS
 
 FORGET_LOSS_FORMS = ("log_sigmoid", "hinge", "negated_bpr")
@@ -20,22 +19,18 @@ class UnlearnSettings:
     """What the unlearning steps, methods and run read; field names are the config keys without ``unlearn_``."""
 
     forget_loss: str = "log_sigmoid"  # unlearn_forget_loss
-    hinge_target: str = "user_mean"  # unlearn_hinge_target
+    hinge_target: str = "rank_matched_neighbours"  # unlearn_hinge_target
     neg_sampling: str = "uniform"  # unlearn_neg_sampling
     forget_weight: float = 1.0
     retain_weight: float = 1.0
     anchor_weight: float = 0.0  # unlearn_anchor_weight
-    passes: int = 8  # unlearn_passes: passes over the forget set at most
-    settle_passes: int = 0  # unlearn_settle_passes: passes to targets re-read once the rules stop
+    passes: int = 8  # unlearn_passes: passes over the forget set
+    settle_passes: int = 0  # unlearn_settle_passes: passes to targets re-read after the passes
     batch_size: int = 1024  # unlearn_batch_size
     steps_per_pass: int = 0  # unlearn_steps_per_pass: at most this many (0: no cap)
     lr_touched: float = 0.02  # unlearn_lr_touched
     lr_rest: float = 1e-4  # unlearn_lr_rest
     lr_unit: str = "absolute"  # unlearn_lr_unit
-    branch_scale: dict = dataclasses.field(default_factory=dict)  # unlearn_branch_scale
-    stop: tuple = ("budget",)  # unlearn_stop
-    stop_auc: float = 0.5  # unlearn_stop_auc
-    stop_share: float = 0.0  # unlearn_stop_share
     revoked_steps: int = 0  # unlearn_revoked_steps
     refresh_every: int = 0  # unlearn_refresh_every
     refresh_epochs: int = 1  # unlearn_refresh_epochs
@@ -59,10 +54,6 @@ class UnlearnSettings:
             lr_touched=_number(config, "unlearn_lr_touched"),
             lr_rest=_number(config, "unlearn_lr_rest"),
             lr_unit=_one_of(config, "unlearn_lr_unit", LR_UNITS),
-            branch_scale=_branch_scale(config),
-            stop=_stop_rules(config["unlearn_stop"]),
-            stop_auc=_number(config, "unlearn_stop_auc"),
-            stop_share=_number(config, "unlearn_stop_share"),
             revoked_steps=_count(config, "unlearn_revoked_steps", minimum=0),
             refresh_every=_count(config, "unlearn_refresh_every", minimum=0),
             refresh_epochs=_count(config, "unlearn_refresh_epochs", minimum=1),
@@ -115,31 +106,3 @@ def _count(config, key, minimum) -> int:
         what = "a positive integer" if minimum else "0 (off) or a positive integer"
         raise InputError(f"{key} must be {what}, got {value!r}")
     return value
-
-
-def _stop_rules(value) -> tuple:
-    rules = [value] if isinstance(value, str) else list(value or ["budget"])
-    unknown = [r for r in rules if r not in STOP_RULES]
-    if unknown:
-        raise InputError(f"unlearn_stop: unknown rule {', '.join(unknown)} (known: {', '.join(STOP_RULES)})")
-    return tuple(rules)
-
-
-def _branch_scale(config) -> dict:
-    """``unlearn_branch_scale``: empty, or ``{branch: scale >= 0}`` over the model class's ``SCORE_BRANCHES``."""
-    scales = config["unlearn_branch_scale"]
-    if not scales:
-        return {}
-    branches = getattr(config.model_class, "SCORE_BRANCHES", ())
-    if not isinstance(scales, dict):
-        raise InputError(f"unlearn_branch_scale must map branch names to scales, got {scales!r}")
-    unknown = sorted(set(scales) - set(branches))
-    if unknown:
-        known = ", ".join(branches) if branches else "none"
-        raise InputError(
-            f"unlearn_branch_scale: model {config['model']} has no branch {', '.join(unknown)} (its branches: {known})"
-        )
-    bad = {k: v for k, v in scales.items() if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0}
-    if bad:
-        raise InputError(f"unlearn_branch_scale: scales must be non-negative numbers, got {bad}")
-    return {k: float(v) for k, v in scales.items()}

@@ -4,9 +4,6 @@ The hinge :math:`\\max(0, s_{u_k i_k} - t_k)` moves a forgotten score down to it
 targets are computed from the model being unlearned and the held-out *validation* pairs of the same users; neither
 looks at a gold model.
 
-- ``user_mean``: :math:`t_k = \\frac{1}{|H_{u_k}|}\\sum_{j \\in H_{u_k}} s_{u_k j}`, the mean score of the user's
-  held-out pairs (the median of those means for users without any). Every forgotten score above the mean is cut to
-  it, which also removes the upper tail a retrained model keeps (the forgotten items it would still recommend).
 - ``rank_matched``: a model that never saw a forgotten pair ranks it as it ranks held-out pairs. With
   :math:`r(u, i) = |\\{j \\notin \\mathcal{T}_u : s_{uj} > s_{ui}\\}|` the rank of item :math:`i` among the user's
   candidates (training history :math:`\\mathcal{T}_u` of the retain set excluded), each forgotten pair gets the rank
@@ -20,14 +17,8 @@ looks at a gold model.
   where :math:`\\hat{F}_H` is the empirical distribution of the held-out pairs' ranks :math:`r(u, j)` and
   :math:`s_u^{(R)}` is user :math:`u`'s :math:`R`-th highest candidate score (0-based: :math:`R = 0` is the top).
   The forgotten pairs then rank like held-out ones: as many stay in a top-20 as a retrained model would keep there.
-- ``rank_matched_strata``: the same matching within strata of pairs, :math:`S = (\\text{quartile of the user's
-  degree}, \\text{quartile of the item's popularity})` in the retain set: each forgotten pair takes its quantile of
-  the held-out ranks *of its stratum* (the pooled held-out ranks where a stratum holds fewer than
-  :data:`MIN_STRATUM` held-out pairs). A retrained model ranks a heavy user's or a popular item's forgotten pair like
-  the held-out pairs of such users and items, not like the average pair; pooled matching loses that dependency, which
-  a learned attacker reading rank, degree and popularity together sees.
 - ``rank_matched_neighbours``: the same matching among each pair's :data:`NEIGHBOURS` nearest pairs in a context
-  space instead of fixed strata. A pair's context :math:`x_k` is the user's degree and the item's popularity in the
+  space. A pair's context :math:`x_k` is the user's degree and the item's popularity in the
   retain set (:math:`\\log(1 + n)`) and the user's candidate-score curve: its highest and 20th-highest candidate
   scores :math:`s_u^{(0)}` and :math:`s_u^{(19)}`, each standardised over the pairs. With
   :math:`N_F(k)` / :math:`N_H(k)` the :math:`K` forgotten / held-out pairs nearest :math:`x_k` (Euclidean),
@@ -37,8 +28,9 @@ looks at a gold model.
       R_k = \\min\\{R : \\hat{F}_{N_H(k)}(R) \\ge q_k\\}, \\qquad t_k = s_{u_k}^{(R_k)}
 
   (:math:`q_k` clipped to :math:`[\\frac{1}{2K}, 1 - \\frac{1}{2K}]`). A learned attacker reads a pair's rank with
-  its user's score curve (the score at a given rank places the user); quartile strata of degree and popularity do
-  not hold that, the curve's neighbourhoods do.
+  its user's score curve (the score at a given rank places the user), and the neighbourhoods keep it.
+
+Without any held-out pair to match, the targets are the users' mean held-out scores (:func:`user_mean_targets`).
 """
 
 import functools
@@ -51,13 +43,13 @@ from sklearn.neighbors import NearestNeighbors
 from recbole_unlearn.data.pairs import interaction_counts
 from recbole_unlearn.scoring import candidate_scores, pair_scores
 
-MIN_STRATUM = 30  # held-out pairs a stratum needs for its own matching
 NEIGHBOURS = 30  # forgotten and held-out pairs each pair's neighbourhood matching reads
 CURVE_RANK = 19  # the user's curve is read at its top and at this rank (0-based)
 
 
-def user_mean_targets(model, forget, heldout, history=None):
-    """``user_mean`` targets (module docstring), one per forgotten pair (``history`` is not used)."""
+def user_mean_targets(model, forget, heldout):
+    """The mean score of each forgotten pair's user's held-out pairs (the median of those means for users without
+    any): :math:`t_k = \\frac{1}{|H_{u_k}|}\\sum_{j \\in H_{u_k}} s_{u_k j}`, one per forgotten pair."""
     f_users, h_users = torch.as_tensor(forget[0]), torch.as_tensor(heldout[0])
     scores = pair_scores(model, *heldout)
     level = torch.full((model.n_users,), float("nan"))
@@ -159,35 +151,9 @@ def retain_counts(history, users, items) -> tuple:
     return degree, popularity
 
 
-def strata_of(users, items, history, bins=4) -> np.ndarray:
-    """Stratum id of each pair: the quartile (``bins``) of the user's degree times that of the item's popularity,
-    both counted in ``history`` (the retain set's training pairs)."""
-    h_users, h_items = (np.asarray(a) for a in history)
-    users, items = np.asarray(users), np.asarray(items)
-    degree, popularity = retain_counts(history, users, items)
-    levels = np.linspace(0, 1, bins + 1)[1:-1]
-    user_edges = np.quantile(degree[np.unique(h_users)], levels)
-    item_edges = np.quantile(popularity[np.unique(h_items)], levels)
-    return np.searchsorted(user_edges, degree[users], side="right") * bins + np.searchsorted(
-        item_edges, popularity[items], side="right")
-
-
 def pooled_matching(forget_ranks, heldout_ranks, forget, heldout, history, rows) -> np.ndarray:
     """``rank_matched``: every forgotten rank matched to the pooled held-out ranks (:func:`matched_ranks`)."""
     return matched_ranks(forget_ranks, heldout_ranks)
-
-
-def strata_matching(forget_ranks, heldout_ranks, forget, heldout, history, rows) -> np.ndarray:
-    """``rank_matched_strata``: matching within :func:`strata_of` (pooled where a stratum holds fewer than
-    :data:`MIN_STRATUM` held-out pairs)."""
-    target_ranks = matched_ranks(forget_ranks, heldout_ranks)
-    forget_strata, heldout_strata = strata_of(*forget, history), strata_of(*heldout, history)
-    for stratum in np.unique(forget_strata):
-        pool = heldout_ranks[heldout_strata == stratum]
-        if len(pool) >= MIN_STRATUM:
-            mine = forget_strata == stratum
-            target_ranks[mine] = matched_ranks(forget_ranks[mine], pool)
-    return target_ranks
 
 
 def neighbour_matching(forget_ranks, heldout_ranks, forget, heldout, history, rows) -> np.ndarray:
@@ -201,7 +167,7 @@ def neighbour_matching(forget_ranks, heldout_ranks, forget, heldout, history, ro
 
 def rank_matched_targets(model, forget, heldout, history, batch_users=512, matching=pooled_matching):
     """Rank-matched targets (module docstring), the forgotten ranks matched to the held-out ones by ``matching``,
-    one per forgotten pair; the ``user_mean`` targets if there are no held-out pairs to match."""
+    one per forgotten pair; :func:`user_mean_targets` if there are no held-out pairs to match."""
     if len(heldout[0]) == 0:
         return user_mean_targets(model, forget, heldout)
     f_users, n_forget = np.asarray(forget[0]), len(forget[0])
@@ -273,8 +239,6 @@ def scores_at_ranks(rows, users, target_ranks) -> np.ndarray:
 
 
 TARGET_FUNCTIONS = {
-    "user_mean": user_mean_targets,
     "rank_matched": rank_matched_targets,
-    "rank_matched_strata": functools.partial(rank_matched_targets, matching=strata_matching),
     "rank_matched_neighbours": functools.partial(rank_matched_targets, matching=neighbour_matching),
 }

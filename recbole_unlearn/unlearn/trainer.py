@@ -11,10 +11,10 @@ derived from the same users' held-out scores (``hinge``; the target by ``unlearn
 :mod:`~recbole_unlearn.unlearn.targets`) or negated BPR (``negated_bpr``, gradient ascent), and the anchor holds
 retained scores near those of the model right after the rebind. Rows of the embedding tables that the forget set
 touches learn at ``unlearn_lr_touched``, everything else at ``unlearn_lr_rest``
-(:class:`~recbole_unlearn.unlearn.optim.RowwiseAdam`). One pass covers the forget set once; after each pass the
-stopping rules (:mod:`~recbole_unlearn.unlearn.stopping`) are checked.
+(:class:`~recbole_unlearn.unlearn.optim.RowwiseAdam`). One pass covers the forget set once; ``unlearn_passes`` of
+them run.
 
-Settle passes (``unlearn_settle_passes``) follow once a rule has stopped the run: the targets are read again from the
+Settle passes (``unlearn_settle_passes``) follow the passes: the targets are read again from the
 model as the passes left it, and each forgotten score is pulled to its new target from either side,
 :math:`\\ell_f = |s_{ui} - t'_{ui}|`, the anchor now holding the retained scores where the passes left them. The
 targets of the first passes were read before any step, and the steps move a user's whole row (a light user's held-out
@@ -25,7 +25,7 @@ not those of a training-mode graph (FREEDOM, for one, prunes user-item edges in 
 would move scores the served model never gives).
 
 Several processes (``nproc``): data-parallel, as RecBole trains (:mod:`~recbole_unlearn.unlearn.parallel`). Every
-rank holds the same model, scores the pass statistics itself, and follows rank 0's stopping decision.
+rank holds the same model and runs the same passes.
 """
 
 import contextlib
@@ -47,23 +47,20 @@ from recbole_unlearn.scoring import (
     pair_scores,
 )
 from recbole_unlearn.unlearn import losses
-from recbole_unlearn.unlearn.branches import scaled_branch_gradients
 from recbole_unlearn.unlearn.optim import RowwiseAdam, row_group
 from recbole_unlearn.unlearn.parallel import OneProcess
 from recbole_unlearn.unlearn.rebind import embedding_tables
-from recbole_unlearn.unlearn.stopping import first_rule_fired
 from recbole_unlearn.unlearn.targets import TARGET_FUNCTIONS
 
 
 @dataclass
 class UnlearnOutcome:
-    """What a run of :meth:`UnlearningTrainer.unlearn` did: passes, which rule stopped it and when, the settle passes
-    after it, per-pass log."""
+    """What a run of :meth:`UnlearningTrainer.unlearn` did: passes, the settle passes after them, what ended it
+    (``budget``: the passes ran out; ``none`` for methods without passes), per-pass log."""
 
     passes: int = 0
     settle_passes: int = 0
     stopped_by: str = "budget"
-    stop_value: float = None
     log: list = field(default_factory=list)
 
 
@@ -95,10 +92,10 @@ class UnlearningTrainer:
 
     # ----------------------------------------------------------------------------------------------------------------
     def unlearn(self, split, show_progress=False) -> UnlearnOutcome:
-        """Run passes over ``split.forget_train`` until a stopping rule fires.
+        """``unlearn_passes`` passes over ``split.forget_train``, then the settle passes.
 
-        The held-out side of the hinge targets and of the ``mia_auc`` rule is ``split.valid_heldout`` (validation
-        pairs, retained and forgotten) of the same users.
+        The held-out side of the hinge targets and of the last pass's statistics is ``split.valid_heldout``
+        (validation pairs, retained and forgotten) of the same users.
         """
         model, settings, processes = self.model, self.settings, self.processes
         forget_u, forget_i = (torch.from_numpy(a) for a in pairs(split.forget_train))
@@ -113,24 +110,22 @@ class UnlearningTrainer:
         outcome = UnlearnOutcome()
         progress = tqdm(range(settings.passes), desc="Unlearn", ncols=100, disable=not show_progress)
         model.eval()  # steps differentiate the served scores (no edge or message dropout), gradients on
-        with scaled_branch_gradients(model, settings.branch_scale):
-            # the hinge's per-pair targets, from the rebound model before any step (the anchor holds the rest there)
-            targets = None
-            if settings.forget_loss == "hinge" or "hinge" in settings.stop:
-                targets = TARGET_FUNCTIONS[settings.hinge_target](model, (forget_u, forget_i), heldout, history)
-            # the anchor's frozen copy, taken after the targets so that it keeps the embeddings they cached
-            reference = copy.deepcopy(model) if settings.anchor_weight and settings.retain_weight else None
-            data = StepData(forget_u, forget_i, targets, retain_u, retain_i, negatives, reference, settings.forget_loss)
-            with self._moving_rows(split):
-                self._passes(progress, data, optimizer, heldout, outcome)
-                if settings.settle_passes:
-                    data, optimizer = self._settle_data(data, heldout, history), self._rowwise_optimizer(split)
-                for settle in range(settings.settle_passes):
-                    outcome.log.append({"settle_pass": settle + 1, "loss": self._pass(data, optimizer)})
-                    outcome.settle_passes = settle + 1
+        # the hinge's per-pair targets, from the rebound model before any step (the anchor holds the rest there)
+        targets = None
+        if settings.forget_loss == "hinge":
+            targets = TARGET_FUNCTIONS[settings.hinge_target](model, (forget_u, forget_i), heldout, history)
+        # the anchor's frozen copy, taken after the targets so that it keeps the embeddings they cached
+        reference = copy.deepcopy(model) if settings.anchor_weight and settings.retain_weight else None
+        data = StepData(forget_u, forget_i, targets, retain_u, retain_i, negatives, reference, settings.forget_loss)
+        with self._moving_rows(split):
+            self._passes(progress, data, optimizer, heldout, outcome)
+            if settings.settle_passes:
+                data, optimizer = self._settle_data(data, heldout, history), self._rowwise_optimizer(split)
+            for settle in range(settings.settle_passes):
+                outcome.log.append({"settle_pass": settle + 1, "loss": self._pass(data, optimizer)})
+                outcome.settle_passes = settle + 1
         processes.finish(model)
-        self.logger.info(f"unlearning stopped by rule '{outcome.stopped_by}' after pass {outcome.passes}"
-                         f" ({outcome.settle_passes} settle passes after it)")
+        self.logger.info(f"unlearning ran {outcome.passes} passes and {outcome.settle_passes} settle passes")
         return outcome
 
     def _moving_rows(self, split):
@@ -157,33 +152,16 @@ class UnlearningTrainer:
         return sum(self._step(batch, optimizer, data) for batch in batches) / steps
 
     def _passes(self, progress, data, optimizer, heldout, outcome):
-        """Passes over the forget set, each followed by the stopping rules, until one fires (``outcome`` filled)."""
-        settings, processes = self.settings, self.processes
-        watched = any(rule != "budget" for rule in settings.stop)
+        """``unlearn_passes`` passes over the forget set (``outcome`` filled); the last one's statistics logged (they
+        cost a scoring of the forgotten and held-out pairs)."""
         for pass_idx in progress:
             loss = self._pass(data, optimizer)
             outcome.passes = pass_idx + 1
-            # the statistics cost a scoring of the forgotten and held-out pairs: only where a rule reads them, and last
-            if not (watched or outcome.passes == settings.passes):
-                outcome.log.append({"pass": outcome.passes, "loss": loss})
-                continue
-            stats = self._pass_stats(data.forget_u, data.forget_i, heldout, data.targets)
-            outcome.log.append({"pass": outcome.passes, "loss": loss, **stats})
-            progress.set_postfix(loss=f"{loss:.4f}", auc=f"{stats['forget_vs_valid_auc']:.3f}")
-
-            def stop(stats=stats):
-                return first_rule_fired(
-                    settings.stop,
-                    stats["forget_vs_valid_auc"],
-                    stats["above_target_share"],
-                    settings.stop_auc,
-                    settings.stop_share,
-                )
-
-            rule, value = processes.agree(stop)
-            if rule is not None:
-                outcome.stopped_by, outcome.stop_value = rule, value
-                return
+            entry = {"pass": outcome.passes, "loss": loss}
+            if outcome.passes == self.settings.passes:
+                entry.update(self._pass_stats(data.forget_u, data.forget_i, heldout, data.targets))
+            outcome.log.append(entry)
+            progress.set_postfix(loss=f"{loss:.4f}")
 
     # ----------------------------------------------------------------------------------------------------------------
     def _step(self, idx, optimizer, data):
@@ -249,8 +227,8 @@ class UnlearningTrainer:
         return RowwiseAdam(groups)
 
     def _pass_stats(self, forget_u, forget_i, heldout, targets):
-        """What the stopping rules look at: the AUC separating forgotten from held-out validation scores, and the share
-        of forgotten scores above their hinge target (NaN without targets)."""
+        """The last pass's statistics: the AUC separating forgotten from held-out validation scores, and the share of
+        forgotten scores above their hinge target (NaN without targets)."""
         clear_cached_embeddings(self.model)
         scores = pair_scores(self.model, torch.cat([forget_u, heldout[0]]), torch.cat([forget_i, heldout[1]]))
         forget_scores, heldout_scores = scores[: len(forget_u)], scores[len(forget_u) :]
