@@ -297,6 +297,8 @@ def load_with_original(spec: DataSpec, base, memory=None):
         synthetic_dataset(float(spec.name.split("-", 1)[1]))  # written once
     cfg = {**base, **spec.extra, **data_path_for(spec.name, SYNTHETIC if spec.synthetic else spec.data_path)}
     config = load_config(spec.model, spec.name, config_dict=cfg, argv=[])
+    if config["forget_type"]:  # the type's recipe, as a run merges it
+        config = UnlearnContext.for_request(config, config["forget_type"]).config
     datasets = built_datasets(config, create_dataset(config))
     if memory is not None:
         memory.update(dataset_gib=resident_gib(), original_trained=False)

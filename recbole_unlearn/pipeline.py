@@ -151,9 +151,9 @@ def request_summary(split, index) -> dict:
 def stopping_record(outcome) -> dict:
     """How the kept method ended (``early_stopping`` for a retrain, which has no outcome)."""
     if outcome is None:
-        return {"rule": "early_stopping", "passes": None, "settle_passes": 0, "log": []}
+        return {"rule": "early_stopping", "passes": None, "settle_passes": 0, "touched_rates": {}, "log": []}
     return {"rule": outcome.stopped_by, "passes": outcome.passes, "settle_passes": outcome.settle_passes,
-            "log": outcome.log}
+            "touched_rates": outcome.touched_rates, "log": outcome.log}
 
 
 # ---- where the files go ---------------------------------------------------------------------------------------------

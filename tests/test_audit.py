@@ -27,8 +27,11 @@ def test_auc_counts_ties_as_half_and_matches_pairwise_definition():
     assert auc([1.0, 2.0], [0.0]) == 1.0 and auc([0.0], [1.0, 2.0]) == 0.0
 
 
-def test_stopping_words_name_the_rule_the_pass_and_the_settle_passes():
+def test_stopping_words_name_the_rule_the_passes_the_settle_passes_and_the_rates():
     assert stopping_words({"rule": "budget", "passes": 10, "settle_passes": 1}) == (
         "stopped by `budget` after pass 10, then 1 settle pass")
-    assert stopping_words({"rule": "hinge", "passes": 3, "settle_passes": 0}) == "stopped by `hinge` after pass 3"
+    assert stopping_words({"rule": "budget", "passes": 3, "settle_passes": 0}) == "stopped by `budget` after pass 3"
+    rates = {"user": [0.0225], "item": [0.0225, 0.003]}
+    assert stopping_words({"rule": "budget", "passes": 3, "settle_passes": 0, "touched_rates": rates}) == (
+        "stopped by `budget` after pass 3 (touched rows' rate: user 0.0225; item 0.0225, 0.003)")
     assert stopping_words({"rule": "early_stopping", "passes": None}) == "retrained from scratch to early stopping"

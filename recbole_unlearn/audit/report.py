@@ -144,7 +144,10 @@ def stopping_words(stopping) -> str:
         return "no gradient passes"
     settled = stopping.get("settle_passes", 0)
     then = f", then {settled} settle pass{'es' if settled > 1 else ''}" if settled else ""
-    return f"stopped by `{stopping['rule']}` after pass {stopping['passes']}{then}"
+    rates = "; ".join(f"{side} {', '.join(f'{r:.3g}' for r in values)}"
+                      for side, values in (stopping.get("touched_rates") or {}).items())
+    return f"stopped by `{stopping['rule']}` after pass {stopping['passes']}{then}" + (
+        f" (touched rows' rate: {rates})" if rates else "")
 
 
 def tradeoff_plot(results: dict, path, title):

@@ -56,11 +56,13 @@ from recbole_unlearn.unlearn.targets import TARGET_FUNCTIONS
 @dataclass
 class UnlearnOutcome:
     """What a run of :meth:`UnlearningTrainer.unlearn` did: passes, the settle passes after them, what ended it
-    (``budget``: the passes ran out; ``none`` for methods without passes), per-pass log."""
+    (``budget``: the passes ran out; ``none`` for methods without passes), the touched rows' learning rate of each
+    embedding table (``{"user": [rate, ...], "item": [...]}``, as measured on the model), per-pass log."""
 
     passes: int = 0
     settle_passes: int = 0
     stopped_by: str = "budget"
+    touched_rates: dict = field(default_factory=dict)
     log: list = field(default_factory=list)
 
 
@@ -107,7 +109,7 @@ class UnlearningTrainer:
         heldout = tuple(torch.from_numpy(np.asarray(a)) for a in same_user_pairs(members, split.valid_heldout))
         negatives = self._negative_sampler(retain_i, model.n_items, processes.draws)
         optimizer = self._rowwise_optimizer(split)
-        outcome = UnlearnOutcome()
+        outcome = UnlearnOutcome(touched_rates=self._touched_rates())
         progress = tqdm(range(settings.passes), desc="Unlearn", ncols=100, disable=not show_progress)
         model.eval()  # steps differentiate the served scores (no edge or message dropout), gradients on
         # the hinge's per-pair targets, from the rebound model before any step (the anchor holds the rest there)
@@ -219,12 +221,19 @@ class UnlearningTrainer:
         lr_rest = self.settings.lr_rest
         touched = {"user": split.touched_users, "item": split.touched_items}
         tables = [(side, param) for side, params in embedding_tables(self.model).items() for param in params]
-        groups = [row_group(param, touched[side], self.settings.touched_rate(param), lr_rest) for side, param in tables]
+        rates = [rate for side in self._touched_rates().values() for rate in side]
+        groups = [row_group(param, touched[side], rate, lr_rest) for (side, param), rate in zip(tables, rates)]
         in_tables = {id(param) for _, param in tables}
         rest = [p for p in self.model.parameters() if p.requires_grad and id(p) not in in_tables]
         if rest:
             groups.append({"params": rest, "lr": lr_rest})
         return RowwiseAdam(groups)
+
+    def _touched_rates(self) -> dict:
+        """The touched rows' rate of each embedding table, by side, as the model's tables give it
+        (:meth:`~recbole_unlearn.unlearn.settings.UnlearnSettings.touched_rate`)."""
+        return {side: [self.settings.touched_rate(param) for param in params]
+                for side, params in embedding_tables(self.model).items()}
 
     def _pass_stats(self, forget_u, forget_i, heldout, targets):
         """The last pass's statistics: the AUC separating forgotten from held-out validation scores, and the share of
