@@ -83,8 +83,10 @@ class CandidateRows:
             batch = self.users[start : start + self.batch_users]
             scored = None if self.kept is None else self.kept.get(start)
             if scored is None:
-                scores = candidate_scores(self.model, batch, self.history).cpu().numpy()
-                ordered = None if self.kept is None else np.sort(scores, axis=1)  # numpy's: several times torch's
+                rows = candidate_scores(self.model, batch, self.history).cpu()
+                # torch sorts the rows in parallel over its threads (numpy in one)
+                ordered = None if self.kept is None else rows.sort(dim=1).values.numpy()
+                scores = rows.numpy()
                 scored = (scores, ordered)
                 top = ordered if ordered is not None else top_scores(scores, CURVE_RANK + 1)
                 self.curves.setdefault(start, score_curve(top))
@@ -102,10 +104,9 @@ class CandidateRows:
 
 
 def top_scores(scores, k) -> np.ndarray:
-    """The ``k`` highest scores of each row, ascending (one ``np.partition`` with the last ``k`` positions)."""
-    n = scores.shape[1]
-    k = min(k, n)
-    return np.partition(scores, range(n - k, n), axis=1)[:, n - k :]
+    """The ``k`` highest scores of each row, ascending (``torch.topk``: a selection, no sort of the row)."""
+    k = min(k, scores.shape[1])
+    return torch.from_numpy(scores).topk(k, dim=1).values.flip(1).numpy()
 
 
 def candidate_counts(scores) -> np.ndarray:
