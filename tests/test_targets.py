@@ -21,6 +21,8 @@ from recbole_unlearn.unlearn.targets import (
     pair_contexts,
     rank_matched_targets,
     scores_at_ranks,
+    sorted_rows,
+    top_scores,
     user_curves,
     user_mean_targets,
 )
@@ -208,3 +210,16 @@ def test_rows_too_large_to_keep_read_the_same_ranks_targets_and_curves(case):
     target_ranks = np.arange(len(forget[0])) % 40
     assert np.array_equal(scores_at_ranks(kept, forget[0], target_ranks), scores_at_ranks(afresh, forget[0], target_ranks))
     assert all(np.array_equal(a, b) for a, b in zip(user_curves(kept), user_curves(afresh)))
+
+
+def test_rows_sort_the_same_whichever_library_sorts_them():
+    rows = torch.randn(7, 50)
+    rows[:, :3] = -torch.inf  # retained history
+    threads = torch.get_num_threads()
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            assert np.array_equal(sorted_rows(rows), np.sort(rows.numpy(), axis=1))
+    finally:
+        torch.set_num_threads(threads)
+    assert np.array_equal(top_scores(rows.numpy(), 5), np.sort(rows.numpy(), axis=1)[:, -5:])
