@@ -157,34 +157,41 @@ def stopping_record(outcome) -> dict:
 
 
 # ---- where the files go ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
 class ChosenOutputs:
-    """Files at paths the caller chose, either ``None`` for none (:func:`recbole_unlearn.api.unlearn`)."""
+    """Files at paths the caller chose, either ``None`` for none (:func:`recbole_unlearn.api.unlearn`); the report
+    path's state is taken when the outputs are made, at the start of the request."""
 
-    checkpoint: str = None
-    report_file: str = None
+    def __init__(self, checkpoint=None, report_file=None):
+        self.checkpoint = checkpoint
+        self.report = ReportTarget(report_file) if report_file else None
 
-    def paths(self, job, planned) -> tuple:
-        return self.checkpoint, self.report_file
+    def files(self, job, planned) -> tuple:
+        """``(checkpoint path or None, ReportTarget or None)``."""
+        return self.checkpoint, self.report
 
 
-@dataclass(frozen=True)
 class RunOutputs:
     """The command line's files: a fresh checkpoint name in ``checkpoint_dir``, and ``report_file`` (``-<index>``
-    added for each request of a stream of ``several``) or a fresh name beside the checkpoint."""
+    added for each request of a stream of several) or a fresh name beside the checkpoint. Made before the original
+    is trained, so a ``report_file`` that another run writes at any time during this run is refused."""
 
-    several: bool = False
+    def __init__(self, config, plan):
+        self.several = len(plan) > 1
+        given = Path(config["report_file"]) if config["report_file"] else None
+        self.reports = {} if given is None else {
+            p.index: ReportTarget(given.with_stem(f"{given.stem}-{p.index:03d}") if self.several else given)
+            for p in plan if not p.already_applied}
 
-    def paths(self, job, planned) -> tuple:
+    def files(self, job, planned) -> tuple:
+        """``(checkpoint path, ReportTarget)`` of ``planned``."""
         config, kind = job.config, planned.request.type
         stamp = f"{planned.index:03d}-{get_local_time()}"
         name = f"{config['model']}-unlearned-{kind}-{job.methods[0]}-{stamp}.pth"
         checkpoint = unused_path(os.path.join(config["checkpoint_dir"], name))
-        if not config["report_file"]:
-            name = f"unlearn-{config['model']}-{config['dataset']}-{kind}-{stamp}.json"
-            return checkpoint, unused_path(os.path.join(config["checkpoint_dir"], name))
-        path = Path(config["report_file"])
-        return checkpoint, str(path.with_stem(f"{path.stem}-{planned.index:03d}") if self.several else path)
+        if planned.index in self.reports:
+            return checkpoint, self.reports[planned.index]
+        name = f"unlearn-{config['model']}-{config['dataset']}-{kind}-{stamp}.json"
+        return checkpoint, ReportTarget(unused_path(os.path.join(config["checkpoint_dir"], name)))
 
 
 @dataclass(frozen=True)
@@ -224,12 +231,11 @@ def apply_request(job, model, planned, chain, outputs) -> AppliedRequest:
     then the kept model saved with the lineage grown by this request, its manifest and the report, where ``outputs``
     puts them; the audit table logged.
 
-    A report file that another run wrote after this request started is refused before anything is written.
+    A report file that another run wrote since ``outputs`` were made is refused before anything is written.
     """
     split, request = planned.split, planned.request
     getLogger().info(set_color(f"request #{planned.index}", "yellow") + f": {request.summary()}")
-    checkpoint, report_file = outputs.paths(job, planned)
-    target = ReportTarget(report_file) if report_file else None
+    checkpoint, target = outputs.files(job, planned)
     done = unlearn_and_audit(job, model, split, planned.index, job.context.settings.refresh_due(planned.index))
     report = {**done.report, "checkpoint": checkpoint}
     record = request_record(request, chain.full_train, planned.index, report["request"]["interactions"])
@@ -243,4 +249,5 @@ def apply_request(job, model, planned, chain, outputs) -> AppliedRequest:
         if target is not None:
             write_report(report, target.path)
     getLogger().info(set_color("unlearning audit", "yellow") + "\n" + comparison_table(done.table))
+    report_file = target.path if target is not None else None
     return AppliedRequest(done.model, report, summary_line(report, report_file), checkpoint, report_file, after)

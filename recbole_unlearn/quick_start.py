@@ -174,13 +174,13 @@ def run_unlearning(config, datasets) -> UnlearningRun:
         lines = [planned.removal_line() for planned in plan]
         print("\n".join(["dry run: nothing trained or written", *lines]))
         return UnlearningRun(config, dry_run=lines)
+    outputs = RunOutputs(config, plan)  # before training: a report file another run writes meanwhile is refused
     if state is not None:
         model, original_time, parent = restored_original(config, model, state, base[0] if lineage else None)
     else:
         model, original_time, parent = trained_original(config, model, dataloaders(config, datasets))
     chain = Chain(lineage, parent, datasets[0])
-    last, steps = apply_stream(job.with_original_time(original_time), model, plan, chain,
-                               RunOutputs(several=len(plan) > 1))
+    last, steps = apply_stream(job.with_original_time(original_time), model, plan, chain, outputs)
     if last is None:
         return UnlearningRun(config, model, steps=steps)
     return UnlearningRun(config, last.model, last.report, last.checkpoint, last.report_file, steps)

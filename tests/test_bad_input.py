@@ -345,19 +345,25 @@ def test_an_error_found_after_the_data_is_loaded_is_alone_on_stderr(world, tmp_p
     assert "INFO" in out.stdout and "The number of users" in out.stdout  # RecBole's log, on standard output
 
 
-def test_a_report_file_written_by_another_run_meanwhile_is_refused_and_nothing_is_written(world, tmp_path, capsys,
-                                                                                          monkeypatch):
+@pytest.mark.parametrize("when", ["while the original is loaded", "while the method runs"])
+def test_a_report_file_written_by_another_run_meanwhile_is_refused_and_nothing_is_written(when, world, tmp_path,
+                                                                                          capsys, monkeypatch):
+    from recbole_unlearn import quick_start
     from recbole_unlearn.unlearn import methods
 
     root, checkpoint = world
     report = tmp_path / "r.json"
-    reset = methods.METHODS["reset"]
 
-    def reset_while_another_run_writes(model, split, context):
-        report.write_text('{"from": "the other run"}')
-        return reset(model, split, context)
+    def while_another_run_writes(step):
+        def step_and_write(*args):
+            report.write_text('{"from": "the other run"}')
+            return step(*args)
+        return step_and_write
 
-    monkeypatch.setitem(methods.METHODS, "reset", reset_while_another_run_writes)
+    if when == "while the method runs":
+        monkeypatch.setitem(methods.METHODS, "reset", while_another_run_writes(methods.METHODS["reset"]))
+    else:
+        monkeypatch.setattr(quick_start, "restored_original", while_another_run_writes(quick_start.restored_original))
     assert main(run_argv(root, tmp_path, f"--checkpoint={checkpoint}", "--state=ERROR", *USER_REQUEST)) == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert errors == [f"error: report_file {report}: written by another run after this one started; nothing written "
