@@ -59,7 +59,7 @@ def unlearn(model_or_checkpoint, request, config_dict=None, config=None, save_to
     model, config, base, state = _starting_point(model_or_checkpoint, config, config_dict)
     given = request if request is None or isinstance(request, ForgetRequest) else _table(request)
     kind = config_dict.get("forget_type") or _request_type(given, base[0])
-    job = RequestJob.for_request(config_with(config, **config_dict), kind, given=config_dict)
+    job = RequestJob.for_request(config_with(config, **config_dict), kind)  # the caller's keys win over the recipe
     path = str(request) if isinstance(request, (str, os.PathLike)) else None
     forget = to_request(given, kind, base[0], job.config, source=path)
     validate_request(forget, base[0], base[1:], job.config["forget_allow_unmatched"])

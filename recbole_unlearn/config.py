@@ -176,19 +176,19 @@ def config_with(config, **overrides):
     return new
 
 
-def request_defaults(config, kind, given=()) -> dict:
+def request_defaults(config, kind) -> dict:
     """The recipe ``unlearn_defaults[kind]`` (from properties/) for every key the user did not set.
 
     So ``--forget_type=interaction --forget_ratio=0.05`` alone gets the recipe for interaction requests, and any key
-    given explicitly (file, dict, command line, :func:`config_with`, or ``given``) still wins.
+    given explicitly (file, dict, command line, or :func:`config_with`) still wins.
     """
     recipe = (config["unlearn_defaults"] or {}).get(kind) or {}
-    return {key: value for key, value in recipe.items() if key not in config.external_config_dict and key not in given}
+    return {key: value for key, value in recipe.items() if key not in config.external_config_dict}
 
 
-def with_request_defaults(config, kind, given=()):
-    """A copy of ``config`` for a ``kind`` request, its :func:`request_defaults` merged in (keys in ``given``
-    kept); the one place a recipe is merged (:meth:`recbole_unlearn.unlearn.context.UnlearnContext.for_request`)."""
+def with_request_defaults(config, kind):
+    """A copy of ``config`` for a ``kind`` request, its :func:`request_defaults` merged in; the one place a recipe is
+    merged (:meth:`recbole_unlearn.unlearn.context.UnlearnContext.for_request`)."""
     new = config_with(config, forget_type=kind)
-    new.final_config_dict.update(request_defaults(new, kind, given))
+    new.final_config_dict.update(request_defaults(new, kind))
     return new

@@ -49,9 +49,9 @@ class RequestJob:
     original_time: float = None
 
     @classmethod
-    def for_request(cls, config, kind, given=()) -> "RequestJob":
+    def for_request(cls, config, kind) -> "RequestJob":
         """Every unlearning key of a ``kind`` request checked, before any training (one line naming a bad key)."""
-        context = UnlearnContext.for_request(config, kind, given)
+        context = UnlearnContext.for_request(config, kind)
         return cls(context, method_names(context.config), LearnedAttacker.from_config(context.config))
 
     @property
@@ -114,7 +114,7 @@ def unlearn_and_audit(job, model, split, index=1, refresh=False) -> AuditedReque
     noise_floor = add_gold_overlaps(audit, table, others, golds)
     primary = job.methods[0]
     model, outcome = kept[primary]
-    report = build_report(job.config, primary, request_summary(split, index), table, stopping_record(outcome),
+    report = build_report(job.config, primary, split.summary(index), table, stopping_record(outcome),
                           noise_floor)
     return AuditedRequest(model, outcome, table, report)
 
@@ -141,11 +141,6 @@ def trained_golds(job, model, split, audit, table) -> dict:
         golds[name] = serve(retrain(model, split, seeded)[0], split.blocked_items)
         table[name] = {**audit.evaluate(golds[name]), "time_s": time.perf_counter() - start}
     return golds
-
-
-def request_summary(split, index) -> dict:
-    """The request's summary with its position in the lineage and the training interactions it removes."""
-    return {**split.request.summary(), "index": index, "interactions": len(split.forget_train.inter_feat)}
 
 
 def stopping_record(outcome) -> dict:

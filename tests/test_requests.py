@@ -157,6 +157,7 @@ def test_non_general_model_is_refused_before_any_data_is_read(fast_config):
 )
 def test_each_request_type_gets_its_model_recipe_unless_a_key_is_set(model, kind, expected):
     from recbole_unlearn import Config
+    from recbole_unlearn.config import config_with
     from recbole_unlearn.unlearn.context import UnlearnContext
 
     config = UnlearnContext.for_request(Config(model, "ml-100k", argv=[]), kind).config
@@ -164,7 +165,8 @@ def test_each_request_type_gets_its_model_recipe_unless_a_key_is_set(model, kind
     given = Config(model, "ml-100k", config_dict={"unlearn_method": "finetune"}, argv=["--unlearn_passes=3"])
     explicit = UnlearnContext.for_request(given, kind)
     assert explicit.config["unlearn_method"] == "finetune" and explicit.settings.passes == 3
-    assert UnlearnContext.for_request(given, kind, given={"unlearn_passes": 3}).settings.passes == 3
+    overridden = config_with(Config(model, "ml-100k", argv=[]), unlearn_passes=3)  # a key set in code wins too
+    assert UnlearnContext.for_request(overridden, kind).settings.passes == 3
 
 
 def test_the_old_name_unlearn_epochs_sets_unlearn_passes_with_a_warning(caplog):

@@ -15,6 +15,11 @@ def concat_pairs(*datasets):
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
+def pair_keys(users, items, n_items) -> np.ndarray:
+    """One int64 key per (user, item) pair, :math:`u \\cdot n_{items} + i`: equal keys are equal pairs."""
+    return np.asarray(users, dtype=np.int64) * int(n_items) + np.asarray(items, dtype=np.int64)
+
+
 def interaction_counts(ids, n) -> np.ndarray:
     """Interactions per id among ``ids`` (the user or item column of some pairs): a float array of length ``n``."""
     return np.bincount(np.asarray(ids, dtype=np.int64), minlength=n).astype(np.float64)

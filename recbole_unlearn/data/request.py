@@ -21,7 +21,7 @@ from logging import getLogger
 import numpy as np
 import torch
 
-from recbole_unlearn.data.pairs import concat_pairs
+from recbole_unlearn.data.pairs import concat_pairs, pair_keys
 from recbole_unlearn.data.readers import read_table, row_names
 from recbole_unlearn.data.request_type import REQUEST_TYPES, RequestType
 from recbole_unlearn.errors import InputError
@@ -97,8 +97,8 @@ def forget_mask(request: ForgetRequest, inter, dataset) -> torch.Tensor:
     elif request.type == RequestType.ITEM:
         covered = np.isin(items, request.items)
     elif request.type == RequestType.INTERACTION:
-        n_items = dataset.item_num
-        covered = np.isin(users * n_items + items, request.users * n_items + request.items)
+        covered = np.isin(pair_keys(users, items, dataset.item_num),
+                          pair_keys(request.users, request.items, dataset.item_num))
     else:  # modality: no interaction is forgotten, only feature rows
         covered = np.zeros(len(users), dtype=bool)
     return torch.from_numpy(covered)
@@ -318,7 +318,7 @@ def unmatched_entries(request, datasets) -> np.ndarray:
     if request.type == RequestType.USER:
         return np.flatnonzero(~np.isin(request.users, users))
     n_items = datasets[0].item_num
-    return np.flatnonzero(~np.isin(request.users * n_items + request.items, users * n_items + items))
+    return np.flatnonzero(~np.isin(pair_keys(request.users, request.items, n_items), pair_keys(users, items, n_items)))
 
 
 def check_matched(request, datasets, allow_unmatched=False):

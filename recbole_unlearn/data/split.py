@@ -41,6 +41,11 @@ class ForgetSplit:
         gold-free rules compare forgotten scores with (the audit keeps the test side for itself)."""
         return concat_pairs(self.retain_valid, self.forget_valid)
 
+    def summary(self, index) -> dict:
+        """The request's summary with ``index``, its position in the lineage, and ``interactions``, the training
+        interactions it removes (the report's and the unlearned checkpoint's ``request``)."""
+        return {**self.request.summary(), "index": index, "interactions": int(len(self.forget_train.inter_feat))}
+
     def removed(self) -> dict:
         """What the request removes: ``users`` and ``items`` it names, the ``train`` / ``valid`` / ``test``
         interactions it takes out, and ``feature_rows`` (``{modality: rows purged}``, rows that had features)."""

@@ -18,11 +18,11 @@ class UnlearnContext:
     settings: UnlearnSettings
 
     @classmethod
-    def for_request(cls, config, kind, given=()) -> "UnlearnContext":
+    def for_request(cls, config, kind) -> "UnlearnContext":
         """The context of a ``kind`` request: the recipe ``unlearn_defaults[kind]`` fills every key the user did not
-        set (in ``config``'s files, dict or command line, or in ``given``), then the settings are parsed (one line
-        naming the first bad key)."""
-        config = with_request_defaults(config, str(kind), given)
+        set (in ``config``'s files, dict or command line, or by :func:`~recbole_unlearn.config.config_with`), then the
+        settings are parsed (one line naming the first bad key)."""
+        config = with_request_defaults(config, str(kind))
         return cls(config, UnlearnSettings.from_config(config))
 
     @property

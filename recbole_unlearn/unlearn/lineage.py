@@ -24,6 +24,7 @@ import numpy as np
 
 from recbole_unlearn.atomic import file_sha256, write_json
 from recbole_unlearn.checkpoint import plain, save_checkpoint
+from recbole_unlearn.data.pairs import pair_keys, pairs
 from recbole_unlearn.data.request import ForgetRequest
 from recbole_unlearn.data.request_type import RequestType
 from recbole_unlearn.data.split import split_datasets
@@ -108,8 +109,7 @@ def cumulative_counts(records) -> dict:
 # ---- hashes ---------------------------------------------------------------------------------------------------------
 def pairs_sha256(dataset) -> str:
     """sha256 of the set of (user, item) id pairs of ``dataset``'s interactions (order-free)."""
-    keys = dataset.inter_feat[dataset.uid_field].numpy().astype(np.int64) * int(dataset.item_num)
-    keys = np.sort(keys + dataset.inter_feat[dataset.iid_field].numpy().astype(np.int64))
+    keys = np.sort(pair_keys(*pairs(dataset), dataset.item_num))
     return hashlib.sha256(keys.tobytes()).hexdigest()
 
 
@@ -192,8 +192,7 @@ def save_unlearned(path, model, config, provenance, split, audit) -> Path:
     """Write an unlearned checkpoint (its lineage, method, request and the items its serving filter blocks inside)
     and its manifest beside it; ``provenance.lineage`` ends with this request's record, ``audit`` is the unlearned
     model's audit row."""
-    request = {**split.request.summary(), "index": provenance.lineage[-1]["index"],
-               "interactions": provenance.lineage[-1]["interactions"]}
+    request = split.summary(provenance.lineage[-1]["index"])
     unlearning = {"method": provenance.method, "request": request, "revoked_items": split.blocked_items.tolist()}
     save_checkpoint(path, model, config, provenance.full_train, lineage=provenance.lineage, unlearning=unlearning)
     return write_manifest(path, config, provenance, split.retain_train, audit=audit)
