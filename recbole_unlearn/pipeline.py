@@ -146,9 +146,12 @@ def trained_golds(job, model, split, audit, table) -> dict:
 def stopping_record(outcome) -> dict:
     """How the kept method ended (``early_stopping`` for a retrain, which has no outcome)."""
     if outcome is None:
-        return {"rule": "early_stopping", "passes": None, "settle_passes": 0, "touched_rates": {}, "log": []}
+        return {"rule": "early_stopping", "passes": None, "settle_passes": 0, "touched_rates": {},
+                "calibration": None, "log": []}
+    calibration = dataclasses.asdict(outcome.calibration) if outcome.calibration is not None else None
     return {"rule": outcome.stopped_by, "passes": outcome.passes, "settle_passes": outcome.settle_passes,
-            "touched_rates": outcome.touched_rates, "log": outcome.log}
+            "backoffs": outcome.backoffs, "touched_rates": outcome.touched_rates, "calibration": calibration,
+            "log": outcome.log}
 
 
 # ---- where the files go ---------------------------------------------------------------------------------------------

@@ -51,7 +51,7 @@ def test_a_pass_takes_at_most_steps_per_pass_steps_of_at_least_the_batch_size():
     ("unlearn_steps_per_pass", -1, "unlearn_steps_per_pass must be 0 (off) or a positive integer, got -1"),
     ("forget_weight", "heavy", "forget_weight must be a number, got 'heavy'"),
     ("unlearn_neg_sampling", "hard", "unlearn_neg_sampling 'hard' is not one of uniform, popularity"),
-    ("unlearn_lr_unit", "relative", "unlearn_lr_unit 'relative' is not one of absolute, table_rms"),
+    ("unlearn_lr_unit", "relative", "unlearn_lr_unit 'relative' is not one of absolute, table_rms, calibrated"),
     ("unlearn_forget_loss", "l2", "unlearn_forget_loss 'l2' is not one of log_sigmoid, hinge, negated_bpr"),
 ])
 def test_each_bad_setting_is_one_line_naming_its_key(config, key, value, message):

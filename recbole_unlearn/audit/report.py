@@ -142,12 +142,18 @@ def stopping_words(stopping) -> str:
         return "retrained from scratch to early stopping"
     if not stopping["passes"]:
         return "no gradient passes"
-    settled = stopping.get("settle_passes", 0)
+    settled, backoffs = stopping.get("settle_passes", 0), stopping.get("backoffs", 0)
     then = f", then {settled} settle pass{'es' if settled > 1 else ''}" if settled else ""
+    if backoffs:
+        then += f", {backoffs} pass{'es' if backoffs > 1 else ''} undone by the gold-free stop (rate halved each time)"
     rates = "; ".join(f"{side} {', '.join(f'{r:.3g}' for r in values)}"
                       for side, values in (stopping.get("touched_rates") or {}).items())
+    calibration = stopping.get("calibration")
+    measured = "" if not calibration else (
+        f"calibrated on the model: share {calibration['share']:.3g} of each table's scale, "
+        f"{calibration['above']:.0%} of the pairs above target by {calibration['gap']:.3g}; ")
     return f"stopped by `{stopping['rule']}` after pass {stopping['passes']}{then}" + (
-        f" (touched rows' rate: {rates})" if rates else "")
+        f" ({measured}touched rows' rate: {rates})" if rates else "")
 
 
 def tradeoff_plot(results: dict, path, title):

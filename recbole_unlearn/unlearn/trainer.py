@@ -41,28 +41,48 @@ from tqdm import tqdm
 from recbole_unlearn.data.pairs import pairs, same_user_pairs
 from recbole_unlearn.errors import InputError
 from recbole_unlearn.scoring import (
-    auc,
     clear_cached_embeddings,
     pair_interaction,
-    pair_scores,
 )
 from recbole_unlearn.unlearn import losses
+from recbole_unlearn.unlearn.calibration import calibrate
 from recbole_unlearn.unlearn.optim import RowwiseAdam, row_group
 from recbole_unlearn.unlearn.parallel import OneProcess
 from recbole_unlearn.unlearn.rebind import embedding_tables
+from recbole_unlearn.unlearn.stopping import StopReader
 from recbole_unlearn.unlearn.targets import TARGET_FUNCTIONS
+
+BACKOFFS = 3  # passes the gold-free stop may undo, each halving the touched rates, before it ends the passes
+
+
+def rows_of(table, rows) -> torch.Tensor:
+    """A copy of ``table``'s ``rows``."""
+    return table.detach()[rows].clone()
+
+
+def restore_rows(tables, saved):
+    """Each ``(table, rows)`` of ``tables`` given back its ``saved`` rows (:func:`rows_of`)."""
+    with torch.no_grad():
+        for (table, rows), values in zip(tables, saved):
+            table[rows] = values
 
 
 @dataclass
 class UnlearnOutcome:
-    """What a run of :meth:`UnlearningTrainer.unlearn` did: passes, the settle passes after them, what ended it
-    (``budget``: the passes ran out; ``none`` for methods without passes), the touched rows' learning rate of each
-    embedding table (``{"user": [rate, ...], "item": [...]}``, as measured on the model), per-pass log."""
+    """What a run of :meth:`UnlearningTrainer.unlearn` did: passes kept, the settle passes after them, the passes
+    undone by the gold-free stop (each halving the rate), what ended it
+    (``budget``: the passes ran out; ``retain_loss`` or ``over_forgetting``: the gold-free stop of
+    :mod:`~recbole_unlearn.unlearn.stopping`; ``none`` for methods without passes), the rate's
+    :class:`~recbole_unlearn.unlearn.calibration.Calibration` (``None`` unless calibrated), the touched rows'
+    learning rate of each embedding table (``{"user": [rate, ...], "item": [...]}``, as measured on the model and
+    after any backoff), per-pass log."""
 
     passes: int = 0
     settle_passes: int = 0
+    backoffs: int = 0
     stopped_by: str = "budget"
     touched_rates: dict = field(default_factory=dict)
+    calibration: object = None
     log: list = field(default_factory=list)
 
 
@@ -91,12 +111,15 @@ class UnlearningTrainer:
         self.settings = settings
         self.processes = processes or OneProcess()
         self.logger = getLogger()
+        self.calibration = None
+        self.rate_scale = 1.0  # halved by each backoff of the gold-free stop
+        self.touched_rates = {}
 
     # ----------------------------------------------------------------------------------------------------------------
     def unlearn(self, split, show_progress=False) -> UnlearnOutcome:
         """``unlearn_passes`` passes over ``split.forget_train``, then the settle passes.
 
-        The held-out side of the hinge targets and of the last pass's statistics is ``split.valid_heldout``
+        The held-out side of the hinge targets and of each pass's statistics is ``split.valid_heldout``
         (validation pairs, retained and forgotten) of the same users.
         """
         model, settings, processes = self.model, self.settings, self.processes
@@ -108,19 +131,21 @@ class UnlearningTrainer:
         members = pairs(split.forget_train)
         heldout = tuple(torch.from_numpy(np.asarray(a)) for a in same_user_pairs(members, split.valid_heldout))
         negatives = self._negative_sampler(retain_i, model.n_items, processes.draws)
-        optimizer = self._rowwise_optimizer(split)
-        outcome = UnlearnOutcome(touched_rates=self._touched_rates())
         progress = tqdm(range(settings.passes), desc="Unlearn", ncols=100, disable=not show_progress)
         model.eval()  # steps differentiate the served scores (no edge or message dropout), gradients on
         # the hinge's per-pair targets, from the rebound model before any step (the anchor holds the rest there)
         targets = None
-        if settings.forget_loss == "hinge":
+        if settings.forget_loss == "hinge" or settings.lr_unit == "calibrated":
             targets = TARGET_FUNCTIONS[settings.hinge_target](model, (forget_u, forget_i), heldout, history)
         # the anchor's frozen copy, taken after the targets so that it keeps the embeddings they cached
         reference = copy.deepcopy(model) if settings.anchor_weight and settings.retain_weight else None
         data = StepData(forget_u, forget_i, targets, retain_u, retain_i, negatives, reference, settings.forget_loss)
         with self._moving_rows(split):
-            self._passes(progress, data, optimizer, heldout, outcome)
+            self.calibration = self._calibrated(split, data)
+            outcome = UnlearnOutcome(calibration=self.calibration)
+            reader = StopReader(model, (forget_u, forget_i), heldout, processes.draws)
+            self._passes(progress, data, split, reader, outcome)
+            outcome.touched_rates = self.touched_rates  # those of the last passes' optimizer
             if settings.settle_passes:
                 data, optimizer = self._settle_data(data, heldout, history), self._rowwise_optimizer(split)
             for settle in range(settings.settle_passes):
@@ -129,6 +154,27 @@ class UnlearningTrainer:
         processes.finish(model)
         self.logger.info(f"unlearning ran {outcome.passes} passes and {outcome.settle_passes} settle passes")
         return outcome
+
+    def _calibrated(self, split, data):
+        """The probe of :mod:`~recbole_unlearn.unlearn.calibration` under ``unlearn_lr_unit: calibrated`` (its
+        :class:`~recbole_unlearn.unlearn.calibration.Calibration`), else ``None``."""
+        if self.settings.lr_unit != "calibrated":
+            return None
+        tables = self._touched_tables(split)
+        return calibrate(self.model, tables, data.forget_u, data.forget_i, data.targets, self.settings.lr_touched)
+
+    def _touched_tables(self, split):
+        """``(table, touched rows)`` of every embedding table: the forget set's users or items, by its side."""
+        touched = {"user": split.touched_users, "item": split.touched_items}
+        return [(param, torch.as_tensor(touched[side], dtype=torch.long))
+                for side, params in embedding_tables(self.model).items() for param in params]
+
+    def _moving_state(self, split):
+        """``(parameter, rows)`` of everything a pass moves: the touched rows, or every parameter where the rest
+        learns too (``unlearn_lr_rest`` above zero)."""
+        if self.settings.lr_rest:
+            return [(param, slice(None)) for param in self.model.parameters() if param.requires_grad]
+        return self._touched_tables(split)
 
     def _moving_rows(self, split):
         """With ``lr_rest`` zero only the touched rows move: a model that can score such a block locally
@@ -153,17 +199,29 @@ class UnlearningTrainer:
         batches = (order[k * batch_size : (k + 1) * batch_size] for k in range(steps))
         return sum(self._step(batch, optimizer, data) for batch in batches) / steps
 
-    def _passes(self, progress, data, optimizer, heldout, outcome):
-        """``unlearn_passes`` passes over the forget set (``outcome`` filled); the last one's statistics logged (they
-        cost a scoring of the forgotten and held-out pairs)."""
+    def _passes(self, progress, data, split, reader, outcome):
+        """``unlearn_passes`` passes over the forget set (``outcome`` filled), each followed by its ``reader``'s
+        reading (:class:`~recbole_unlearn.unlearn.stopping.StopReader`). A pass after which it says the request is
+        over-forgotten is undone and the touched rates halved (``outcome.backoffs``); after :data:`BACKOFFS` of
+        those the passes end (``outcome.stopped_by``: the last reason)."""
+        optimizer = self._rowwise_optimizer(split)
         for pass_idx in progress:
+            moving = self._moving_state(split)
+            before = [rows_of(table, rows) for table, rows in moving]
             loss = self._pass(data, optimizer)
-            outcome.passes = pass_idx + 1
-            entry = {"pass": outcome.passes, "loss": loss}
-            if outcome.passes == self.settings.passes:
-                entry.update(self._pass_stats(data.forget_u, data.forget_i, heldout, data.targets))
-            outcome.log.append(entry)
-            progress.set_postfix(loss=f"{loss:.4f}")
+            reading = reader.reading(data.targets)
+            outcome.log.append({"pass": pass_idx + 1, "loss": loss, **reading})
+            progress.set_postfix(loss=f"{loss:.4f}", forget=f"{reading['forget_auc']:.3f}")
+            if not reading["stop"]:
+                outcome.passes += 1
+                continue
+            restore_rows(moving, before)
+            if outcome.backoffs == BACKOFFS:
+                outcome.stopped_by = reading["stop"]
+                break
+            outcome.backoffs += 1
+            self.rate_scale /= 2
+            optimizer = self._rowwise_optimizer(split)
 
     # ----------------------------------------------------------------------------------------------------------------
     def _step(self, idx, optimizer, data):
@@ -219,11 +277,11 @@ class UnlearningTrainer:
         """The touched rate (:meth:`~recbole_unlearn.unlearn.settings.UnlearnSettings.touched_rate`) for rows the
         forget set touches, ``lr_rest`` for everything else."""
         lr_rest = self.settings.lr_rest
-        touched = {"user": split.touched_users, "item": split.touched_items}
-        tables = [(side, param) for side, params in embedding_tables(self.model).items() for param in params]
-        rates = [rate for side in self._touched_rates().values() for rate in side]
-        groups = [row_group(param, touched[side], rate, lr_rest) for (side, param), rate in zip(tables, rates)]
-        in_tables = {id(param) for _, param in tables}
+        tables = self._touched_tables(split)
+        self.touched_rates = self._touched_rates()
+        rates = [rate for side in self.touched_rates.values() for rate in side]
+        groups = [row_group(param, rows, rate, lr_rest) for (param, rows), rate in zip(tables, rates)]
+        in_tables = {id(param) for param, _ in tables}
         rest = [p for p in self.model.parameters() if p.requires_grad and id(p) not in in_tables]
         if rest:
             groups.append({"params": rest, "lr": lr_rest})
@@ -232,17 +290,6 @@ class UnlearningTrainer:
     def _touched_rates(self) -> dict:
         """The touched rows' rate of each embedding table, by side, as the model's tables give it
         (:meth:`~recbole_unlearn.unlearn.settings.UnlearnSettings.touched_rate`)."""
-        return {side: [self.settings.touched_rate(param) for param in params]
+        share = self.calibration.share if self.calibration is not None else None
+        return {side: [self.rate_scale * self.settings.touched_rate(param, share) for param in params]
                 for side, params in embedding_tables(self.model).items()}
-
-    def _pass_stats(self, forget_u, forget_i, heldout, targets):
-        """The last pass's statistics: the AUC separating forgotten from held-out validation scores, and the share of
-        forgotten scores above their hinge target (NaN without targets)."""
-        clear_cached_embeddings(self.model)
-        scores = pair_scores(self.model, torch.cat([forget_u, heldout[0]]), torch.cat([forget_i, heldout[1]]))
-        forget_scores, heldout_scores = scores[: len(forget_u)], scores[len(forget_u) :]
-        above = float((forget_scores > targets).float().mean()) if targets is not None else float("nan")
-        return {
-            "forget_vs_valid_auc": auc(forget_scores.numpy(), heldout_scores.numpy()),
-            "above_target_share": above,
-        }

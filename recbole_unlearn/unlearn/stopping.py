@@ -1,0 +1,88 @@
+"""The gold-free stop: after each pass, has the request been over-forgotten?
+
+Both readings compare pairs with the same sampled negatives :math:`n` (:data:`NEGATIVES` items per pair, drawn once
+before the passes) and need no gold. A pair's *sampled AUC* is the share of its negatives it scores above,
+:math:`a(u, i) = \\frac{1}{m} \\sum_{n} [s_{ui} > s_{un}]`; :math:`A_p` is its mean over the forgetting users'
+held-out validation pairs after pass :math:`p` (:math:`A_0` before the first), :math:`F_p` its mean over the
+forgotten pairs. A pass after which either holds, each by :data:`Z` standard errors, over-forgot (the trainer undoes
+it and halves the rate, :class:`~recbole_unlearn.unlearn.trainer.UnlearningTrainer`):
+
+- the held-out pairs lost more than :data:`KEPT_MARGIN`'s complement of their margin over chance,
+  :math:`A_p - \\tfrac12 < 0.98 \\, (A_0 - \\tfrac12)`: the steps are taking the users' rows apart, not just the
+  forgotten pairs (the retain side of the request degrades);
+- the forgotten pairs rank below held-out ones, :math:`F_p < A_p`: a model that never saw a forgotten pair ranks it
+  as it ranks a held-out pair, and none ranks it lower.
+
+The settle pass then pulls each forgotten score to a target read from the model as the passes left it.
+"""
+
+import math
+
+import numpy as np
+import torch
+
+from recbole_unlearn.scoring import clear_cached_embeddings, pair_scores
+
+NEGATIVES = 20  # sampled negatives per pair
+Z = 3.0  # standard errors a reading must clear
+KEPT_MARGIN = 0.98  # share of the held-out pairs' margin over chance the passes must keep
+
+
+def sampled_negatives(n_pairs, n_items, generator=None) -> torch.Tensor:
+    """``(n_pairs, NEGATIVES)`` item ids drawn uniformly over real items (id 0 is padding)."""
+    return torch.randint(1, n_items, (n_pairs, NEGATIVES), generator=generator)
+
+
+def sampled_aucs(pair_scores, negative_scores) -> np.ndarray:
+    """Each pair's sampled AUC :math:`a`: the share of its row of ``negative_scores`` below its score (ties
+    half)."""
+    pair_scores, negative_scores = np.asarray(pair_scores)[:, None], np.asarray(negative_scores)
+    return ((pair_scores > negative_scores) + 0.5 * (pair_scores == negative_scores)).mean(axis=1)
+
+
+def mean_error(values) -> float:
+    """The standard error of a mean, :math:`\\sigma / \\sqrt{n}`."""
+    return float(np.std(values) / math.sqrt(len(values))) if len(values) > 1 else math.inf
+
+
+def over_forgotten(heldout_before, heldout_now, forget_now) -> str:
+    """Why the passes must stop, or ``""``: ``heldout_before`` / ``heldout_now`` the held-out pairs' sampled AUCs
+    before the passes and now (paired: the same pairs and negatives), ``forget_now`` the forgotten pairs' now."""
+    if len(heldout_now) < 2 or len(forget_now) < 2:
+        return ""
+    a_before, a_now, f_now = (float(np.mean(v)) for v in (heldout_before, heldout_now, forget_now))
+    drop = (0.5 + KEPT_MARGIN * (a_before - 0.5)) - a_now
+    if drop > Z * mean_error(np.asarray(heldout_before) - np.asarray(heldout_now)):
+        return "retain_loss"
+    if a_now - f_now > Z * math.hypot(mean_error(heldout_now), mean_error(forget_now)):
+        return "over_forgetting"
+    return ""
+
+
+class StopReader:
+    """Reads the stop's sampled AUCs of a model's forgotten and held-out pairs (aligned id tensors), with negatives
+    drawn once from ``generator``; the held-out pairs' reading before any step is :attr:`before`."""
+
+    def __init__(self, model, forget, heldout, generator=None):
+        self.model, self.n_forget = model, len(forget[0])
+        self.users, self.items = (torch.cat([f, h]) for f, h in zip(forget, heldout))
+        self.negatives = sampled_negatives(len(self.users), model.n_items, generator)
+        self.before = self.aucs()[2]
+
+    def aucs(self) -> tuple:
+        """``(forgotten pairs' scores, their sampled AUCs, the held-out pairs' sampled AUCs)``, as the model is now."""
+        clear_cached_embeddings(self.model)
+        users = torch.cat([self.users, self.users.repeat_interleave(NEGATIVES)])
+        scores = pair_scores(self.model, users, torch.cat([self.items, self.negatives.reshape(-1)])).numpy()
+        n = len(self.users)
+        aucs = sampled_aucs(scores[:n], scores[n:].reshape(n, NEGATIVES))
+        return scores[: self.n_forget], aucs[: self.n_forget], aucs[self.n_forget :]
+
+    def reading(self, targets=None) -> dict:
+        """After a pass: ``forget_auc`` (:math:`F_p`), ``heldout_auc`` (:math:`A_p`), ``above_target_share`` (the
+        forgotten scores above their hinge ``targets``; NaN without) and ``stop`` (:func:`over_forgotten`)."""
+        scores, forget, heldout = self.aucs()
+        above = float(np.mean(scores > targets.numpy())) if targets is not None else float("nan")
+        return {"forget_auc": float(np.mean(forget)) if len(forget) else float("nan"),
+                "heldout_auc": float(np.mean(heldout)) if len(heldout) else float("nan"),
+                "above_target_share": above, "stop": over_forgotten(self.before, heldout, forget)}
