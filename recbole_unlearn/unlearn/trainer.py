@@ -201,9 +201,9 @@ class UnlearningTrainer:
 
     def _passes(self, progress, data, split, reader, outcome):
         """``unlearn_passes`` passes over the forget set (``outcome`` filled), each followed by its ``reader``'s
-        reading (:class:`~recbole_unlearn.unlearn.stopping.StopReader`). A pass after which it says the request is
-        over-forgotten is undone and the touched rates halved (``outcome.backoffs``); after :data:`BACKOFFS` of
-        those the passes end (``outcome.stopped_by``: the last reason)."""
+        reading (:class:`~recbole_unlearn.unlearn.stopping.StopReader`). Under a calibrated rate, a pass after which
+        it says the request is over-forgotten is undone and the touched rates halved (``outcome.backoffs``); after
+        :data:`BACKOFFS` of those the passes end (``outcome.stopped_by``: the last reason)."""
         optimizer = self._rowwise_optimizer(split)
         for pass_idx in progress:
             moving = self._moving_state(split)
@@ -212,7 +212,7 @@ class UnlearningTrainer:
             reading = reader.reading(data.targets)
             outcome.log.append({"pass": pass_idx + 1, "loss": loss, **reading})
             progress.set_postfix(loss=f"{loss:.4f}", forget=f"{reading['forget_auc']:.3f}")
-            if not reading["stop"]:
+            if not reading["stop"] or self.settings.lr_unit != "calibrated":  # the stop goes with the probe's rate
                 outcome.passes += 1
                 continue
             restore_rows(moving, before)
