@@ -144,12 +144,13 @@ def measure_dataset(name, args, base, progress):
             run_method(original, split, request_config)  # untimed warm-up
             memory["after_warm_up_gib"] = resident_gib()
         outcome, seconds, peak, resident = timed_request(original, split, request_config)
-        last = outcome.log[-1] if outcome and outcome.log else {}
+        last = next((entry for entry in reversed(outcome.log) if "pass" in entry), {}) if outcome else {}
         rows.append({
             "dataset": name, "interactions": n_train, "users": train.user_num - 1, "items": train.item_num - 1,
             "request": label, "type": kind, "method": request_config["unlearn_method"],
             "removed": split.removed()["train"], "seconds": seconds, "peak_rss_gib": peak,
-            "request_gib": peak - resident, "forget_vs_valid_auc": last.get("forget_vs_valid_auc"), "memory": memory,
+            "request_gib": peak - resident, "forget_auc": last.get("forget_auc"),
+            "heldout_auc": last.get("heldout_auc"), "memory": memory,
         })
         splits.append(split)
         progress.set_postfix_str(f"{name}: {label} {seconds:.1f}s")

@@ -47,6 +47,19 @@ def table_rms(table) -> float:
     return float(table.detach().float().pow(2).mean().sqrt())
 
 
+def saved_rows(tables) -> list:
+    """``(parameter, rows, copy of those rows)`` for each ``(parameter, rows)`` of ``tables``, to give back with
+    :func:`restore_rows`."""
+    return [(table, rows, table.detach()[rows].clone()) for table, rows in tables]
+
+
+def restore_rows(saved):
+    """Each parameter of ``saved`` (:func:`saved_rows`) given back its saved rows, exactly."""
+    with torch.no_grad():
+        for table, rows, values in saved:
+            table[rows] = values
+
+
 def forgotten_scores(model, users, items) -> torch.Tensor:
     """The served scores of the forgotten pairs, with gradients (the model in eval mode, as the steps score)."""
     clear_cached_embeddings(model)
@@ -77,12 +90,12 @@ def calibrate(model, tables, users, items, targets, share) -> Calibration:
     above = scores > targets
     if not above.any():
         return Calibration(0.0, 0.0, 0.0, 0.0)
+    saved = saved_rows(tables)
     with torch.no_grad():
         for (table, _), step in zip(tables, directions):
             table.add_(step, alpha=PROBE)
         moved = forgotten_scores(model, users, items).detach()
-        for (table, _), step in zip(tables, directions):
-            table.sub_(step, alpha=PROBE)
+    restore_rows(saved)
     clear_cached_embeddings(model)
     response = float(((scores - moved)[above]).mean()) / PROBE
     gap = float((scores - targets)[above].mean())

@@ -61,13 +61,14 @@ def over_forgotten(heldout_before, heldout_now, forget_now) -> str:
 
 class StopReader:
     """Reads the stop's sampled AUCs of a model's forgotten and held-out pairs (aligned id tensors), with negatives
-    drawn once from ``generator``; the held-out pairs' reading before any step is :attr:`before`."""
+    drawn once from ``generator``. Where the stop ``acts``, the held-out pairs' reading before any step is
+    :attr:`before` and each reading says whether to stop; otherwise readings are for the log only."""
 
-    def __init__(self, model, forget, heldout, generator=None):
-        self.model, self.n_forget = model, len(forget[0])
+    def __init__(self, model, forget, heldout, generator=None, acts=True):
+        self.model, self.n_forget, self.acts = model, len(forget[0]), acts
         self.users, self.items = (torch.cat([f, h]) for f, h in zip(forget, heldout))
         self.negatives = sampled_negatives(len(self.users), model.n_items, generator)
-        self.before = self.aucs()[2]
+        self.before = self.aucs()[2] if acts else None
 
     def aucs(self) -> tuple:
         """``(forgotten pairs' scores, their sampled AUCs, the held-out pairs' sampled AUCs)``, as the model is now."""
@@ -85,4 +86,4 @@ class StopReader:
         above = float(np.mean(scores > targets.numpy())) if targets is not None else float("nan")
         return {"forget_auc": float(np.mean(forget)) if len(forget) else float("nan"),
                 "heldout_auc": float(np.mean(heldout)) if len(heldout) else float("nan"),
-                "above_target_share": above, "stop": over_forgotten(self.before, heldout, forget)}
+                "above_target_share": above, "stop": over_forgotten(self.before, heldout, forget) if self.acts else ""}

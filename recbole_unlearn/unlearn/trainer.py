@@ -45,7 +45,7 @@ from recbole_unlearn.scoring import (
     pair_interaction,
 )
 from recbole_unlearn.unlearn import losses
-from recbole_unlearn.unlearn.calibration import calibrate
+from recbole_unlearn.unlearn.calibration import calibrate, restore_rows, saved_rows
 from recbole_unlearn.unlearn.optim import RowwiseAdam, row_group
 from recbole_unlearn.unlearn.parallel import OneProcess
 from recbole_unlearn.unlearn.rebind import embedding_tables
@@ -53,18 +53,6 @@ from recbole_unlearn.unlearn.stopping import StopReader
 from recbole_unlearn.unlearn.targets import TARGET_FUNCTIONS
 
 BACKOFFS = 3  # passes the gold-free stop may undo, each halving the touched rates, before it ends the passes
-
-
-def rows_of(table, rows) -> torch.Tensor:
-    """A copy of ``table``'s ``rows``."""
-    return table.detach()[rows].clone()
-
-
-def restore_rows(tables, saved):
-    """Each ``(table, rows)`` of ``tables`` given back its ``saved`` rows (:func:`rows_of`)."""
-    with torch.no_grad():
-        for (table, rows), values in zip(tables, saved):
-            table[rows] = values
 
 
 @dataclass
@@ -143,7 +131,8 @@ class UnlearningTrainer:
         with self._moving_rows(split):
             self.calibration = self._calibrated(split, data)
             outcome = UnlearnOutcome(calibration=self.calibration)
-            reader = StopReader(model, (forget_u, forget_i), heldout, processes.draws)
+            acts = settings.lr_unit == "calibrated"  # the stop goes with the probe's rate
+            reader = StopReader(model, (forget_u, forget_i), heldout, processes.draws, acts)
             self._passes(progress, data, split, reader, outcome)
             outcome.touched_rates = self.touched_rates  # those of the last passes' optimizer
             if settings.settle_passes:
@@ -200,24 +189,25 @@ class UnlearningTrainer:
         return sum(self._step(batch, optimizer, data) for batch in batches) / steps
 
     def _passes(self, progress, data, split, reader, outcome):
-        """``unlearn_passes`` passes over the forget set (``outcome`` filled), each followed by its ``reader``'s
-        reading (:class:`~recbole_unlearn.unlearn.stopping.StopReader`). Under a calibrated rate, a pass after which
-        it says the request is over-forgotten is undone and the touched rates halved (``outcome.backoffs``); after
-        :data:`BACKOFFS` of those the passes end (``outcome.stopped_by``: the last reason)."""
+        """``unlearn_passes`` passes over the forget set (``outcome`` filled). Under a calibrated rate each is followed
+        by its ``reader``'s reading (:class:`~recbole_unlearn.unlearn.stopping.StopReader`), and a pass after which it
+        says the request is over-forgotten is undone and the touched rates halved (``outcome.backoffs``); after
+        :data:`BACKOFFS` of those the passes end (``outcome.stopped_by``: the last reason). Otherwise the last pass
+        alone is read, for the log."""
         optimizer = self._rowwise_optimizer(split)
         for pass_idx in progress:
-            moving = self._moving_state(split)
-            before = [rows_of(table, rows) for table, rows in moving]
-            loss = self._pass(data, optimizer)
-            reading = reader.reading(data.targets)
-            outcome.log.append({"pass": pass_idx + 1, "loss": loss, **reading})
-            progress.set_postfix(loss=f"{loss:.4f}", forget=f"{reading['forget_auc']:.3f}")
-            if not reading["stop"] or self.settings.lr_unit != "calibrated":  # the stop goes with the probe's rate
+            saved = saved_rows(self._moving_state(split)) if reader.acts else None
+            entry = {"pass": pass_idx + 1, "loss": self._pass(data, optimizer)}
+            if reader.acts or pass_idx + 1 == self.settings.passes:
+                entry.update(reader.reading(data.targets))
+            outcome.log.append(entry)
+            progress.set_postfix(loss=f"{entry['loss']:.4f}")
+            if not entry.get("stop"):
                 outcome.passes += 1
                 continue
-            restore_rows(moving, before)
+            restore_rows(saved)
             if outcome.backoffs == BACKOFFS:
-                outcome.stopped_by = reading["stop"]
+                outcome.stopped_by = entry["stop"]
                 break
             outcome.backoffs += 1
             self.rate_scale /= 2
