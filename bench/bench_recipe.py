@@ -1,13 +1,13 @@
-"""The interaction recipe a model gets today against the one calibrated recipe, on one cached request draw.
+"""The default interaction recipe at other shares ``c`` of its calibrated rate, on one cached request draw.
 
 For one dataset x model x draw (original and gold from ``bench/cache``, trained there when missing, as
-``python -m bench.bench_unlearning`` trains them), it runs the model's default interaction recipe and the one recipe
-(:data:`ONE_RECIPE`: the touched rate calibrated on the model, ``unlearn_lr_unit: calibrated``) at each share ``c``
-asked for, audits every result as served, and prints one row of gaps to gold each: retain Recall@20 (% of gold's),
-forget Recall@20, threshold and learned membership-inference AUC, with the rate, passes and backoffs the run took.
-It writes no result file, so it can be run while a recipe is being chosen without touching the benchmark's tables.
+``python -m bench.bench_unlearning`` trains them), it runs the default interaction recipe and the same recipe at each
+share ``c`` (``unlearn_lr_touched``) asked for, audits every result as served, and prints one row of gaps to gold
+each: retain Recall@20 (% of gold's), forget Recall@20, threshold and learned membership-inference AUC, with the
+rate, passes, backoffs and stopping rule the run took. It writes no result file, so it can be run while a recipe is
+being chosen without touching the benchmark's tables.
 
-    python -m bench.bench_recipe --dataset lfm2k --model VBPR --epochs 40 --c 1.0 0.5
+    python -m bench.bench_recipe --dataset lfm2k --model VBPR --epochs 40 --c 1.0 0.75
 """
 
 import time
@@ -28,21 +28,14 @@ from recbole_unlearn.audit.attacker import LearnedAttacker
 from recbole_unlearn.audit.audit import Audit
 from recbole_unlearn.config import config_with
 
-#: the one interaction recipe; ``unlearn_lr_touched`` is its share ``c``
-ONE_RECIPE = {
-    "unlearn_method": "reverse_bpr", "unlearn_forget_loss": "hinge", "unlearn_hinge_target": "rank_matched_neighbours",
-    "unlearn_neg_sampling": "popularity", "unlearn_anchor_weight": 10.0, "forget_weight": 3.0,
-    "unlearn_lr_unit": "calibrated", "unlearn_lr_rest": 0.0, "unlearn_passes": 9, "unlearn_steps_per_pass": 4,
-    "unlearn_settle_passes": 1,
-}
-COLUMNS = ("recipe", "retain", "forget", "MIA", "learned", "user rate", "passes", "backoffs", "time")
+COLUMNS = ("recipe", "retain", "forget", "MIA", "learned", "user rate", "passes", "backoffs", "stop", "time")
 
 
 def parse_args(argv=None):
     parser = argument_parser(__spec__.name, __doc__)
     add_model_arguments(parser, "lfm2k")
     parser.add_argument("--draw", type=int, default=0, help="forget draw (forget_seed 2020 + draw)")
-    parser.add_argument("--c", type=float, nargs="+", default=[1.0], help="shares c of the one recipe to run")
+    parser.add_argument("--c", type=float, nargs="+", default=[], help="other shares c of the recipe to run")
     add_run_arguments(parser)
     return parser.parse_args(argv)
 
@@ -53,7 +46,7 @@ def gap_row(name, row, gold, outcome, seconds) -> str:
     return (f"| {name} | {100 * row['retain_recall@20'] / gold['retain_recall@20']:.1f}% | "
             f"{row['forget_recall@20'] - gold['forget_recall@20']:+.4f} | {row['mia_auc'] - gold['mia_auc']:+.3f} | "
             f"{row['mia_learned_auc'] - gold['mia_learned_auc']:+.3f} | {rate:.3g} | {outcome.passes} | "
-            f"{outcome.backoffs} | {seconds:.2f} s |")
+            f"{outcome.backoffs} | {outcome.stopped_by} | {seconds:.2f} s |")
 
 
 def main(argv=None):
@@ -63,9 +56,8 @@ def main(argv=None):
     loaded = cached_draw(draw, cached_config(args.epochs), args.data_path)
     audit = Audit(loaded.split, attacker=LearnedAttacker(seed=loaded.config["seed"]))
     gold = audit.evaluate(served(loaded.gold, loaded.split))
-    recipes = {"default": loaded.config,
-               **{f"one recipe, c = {c:g}": config_with(loaded.config, **ONE_RECIPE, unlearn_lr_touched=c)
-                  for c in args.c}}
+    recipes = {f"default, c = {loaded.config['unlearn_lr_touched']:g}": loaded.config,
+               **{f"c = {c:g}": config_with(loaded.config, unlearn_lr_touched=c) for c in args.c}}
     lines = [f"## {args.model} on {args.dataset}, interaction request, draw {args.draw}, epochs <= {args.epochs}", "",
              "| " + " | ".join(COLUMNS) + " |", "|---" * len(COLUMNS) + "|"]
     for name, config in recipes.items():

@@ -1,5 +1,5 @@
-"""The touched rate calibrated on the model (``unlearn_lr_unit: calibrated``), and the gold-free stop that undoes an
-over-forgetting pass."""
+"""The default interaction recipe's rate, calibrated on the model (``unlearn_lr_unit: calibrated``), and its gold-free
+stop: the passes end once the forgotten pairs reach the held-out ones, and an over-forgetting pass is undone."""
 
 import dataclasses
 
@@ -14,12 +14,12 @@ from recbole.utils import InputType
 from recbole_unlearn.quick_start import run
 from recbole_unlearn.unlearn.calibration import calibrate, table_rms
 from recbole_unlearn.unlearn.methods import get_method
-from recbole_unlearn.unlearn.stopping import over_forgotten, sampled_aucs
+from recbole_unlearn.unlearn.stopping import over_forgotten, reached_heldout, sampled_aucs
 from recbole_unlearn.unlearn.trainer import BACKOFFS
+from tests.conftest import write_clustered_inter
 from tests.unlearn_helpers import context, split_for, trained
 
-INTERACTION = {"forget_type": "interaction", "forget_ratio": 0.1, "unlearn_lr_unit": "calibrated",
-               "unlearn_lr_touched": 1.0}
+INTERACTION = {"forget_type": "interaction", "forget_ratio": 0.1}  # the default recipe, nothing set
 
 
 class DotModel(torch.nn.Module):
@@ -69,25 +69,43 @@ def test_the_same_config_calibrates_a_different_rate_on_each_model(fast_config):
     assert shares["LightGCN"] != pytest.approx(shares["NGCF"], rel=0.1)
 
 
-def test_planted_over_forgetting_is_detected_and_undone(fast_config):
-    """Thirty times the recipe's step tears the forgetting users' rows apart: the stop reads it from their held-out
-    pairs (no gold), undoes each such pass and halves the rate (the fourth ends the passes); the recipe's own step runs
-    its whole budget."""
+@pytest.fixture(scope="module")
+def lightgcn_request(tmp_path_factory):
+    """A LightGCN trained ten epochs on the tiny data (once for the module), its interaction request and context."""
     from recbole.utils import get_model
 
-    config, loaders, model = trained(get_model("LightGCN"), {**fast_config, **INTERACTION}, epochs=10)
+    root = tmp_path_factory.mktemp("lightgcn_request")
+    write_clustered_inter(root / "data", "tiny")
+    cfg = {"data_path": str(root / "data"), "checkpoint_dir": str(root / "saved"), "show_progress": False,
+           "state": "ERROR", "train_batch_size": 256,
+           "load_col": {"inter": ["user_id", "item_id", "rating", "timestamp"]}}
+    config, loaders, model = trained(get_model("LightGCN"), {**cfg, **INTERACTION}, epochs=10)
     split = split_for(config, loaders)
-    ctx = context(config, split)
+    return model, split, context(config, split)
+
+
+def steeper(ctx, factor):
+    """``ctx`` with the touched rows' share ``factor`` times the recipe's."""
+    settings = dataclasses.replace(ctx.settings, lr_touched=factor * ctx.settings.lr_touched)
+    return dataclasses.replace(ctx, settings=settings)
+
+
+def test_planted_over_forgetting_is_detected_and_undone(lightgcn_request):
+    """Thirty times the recipe's step tears the forgetting users' rows apart: the stop reads it after the first pass
+    from their held-out pairs (no gold), undoes each such pass and halves the rate; the recipe's own step has no pass
+    undone."""
+    model, split, ctx = lightgcn_request
     _, kept = get_method("reverse_bpr")(model, split, ctx)
-    assert (kept.stopped_by, kept.passes, kept.backoffs) == ("budget", ctx.settings.passes, 0)
-    steeper = dataclasses.replace(ctx.settings, lr_touched=30 * ctx.settings.lr_touched)
-    _, outcome = get_method("reverse_bpr")(model, split, dataclasses.replace(ctx, settings=steeper))
-    detected = [entry["stop"] for entry in outcome.log if entry.get("stop")]
-    assert detected and set(detected) <= {"retain_loss", "over_forgetting"}
-    # each detection undid its pass and halved the rate, the last one ended the passes
-    assert (outcome.backoffs, outcome.stopped_by) == (BACKOFFS, detected[-1]) and len(detected) == BACKOFFS + 1
-    assert outcome.passes + len(detected) <= ctx.settings.passes
-    assert outcome.touched_rates["user"][0] < 30 * kept.touched_rates["user"][0] / 2  # halved, on the rows' scale
+    assert kept.backoffs == 0 and kept.stopped_by in ("budget", "reached_heldout")
+    _, outcome = get_method("reverse_bpr")(model, split, steeper(ctx, 30))
+    passes = [entry for entry in outcome.log if "pass" in entry]
+    detected = [entry["stop"] for entry in passes if entry["stop"]]
+    assert passes[0]["stop"] in ("retain_loss", "over_forgetting")
+    # each detection undid its pass (it is not counted) and halved the rate; a fourth would have ended the passes
+    assert outcome.backoffs == min(len(detected), BACKOFFS) and outcome.passes == len(passes) - len(detected)
+    assert outcome.stopped_by == (detected[-1] if len(detected) > BACKOFFS else "reached_heldout")
+    halved = 30 * kept.touched_rates["user"][0] / 2 ** outcome.backoffs
+    assert outcome.touched_rates["user"][0] == pytest.approx(halved, rel=0.1)  # on the table's scale as it stands
 
 
 def test_the_stop_reads_known_answers():
@@ -99,6 +117,27 @@ def test_the_stop_reads_known_answers():
     assert over_forgotten(held, held, same) == ""  # forgotten pairs rank as held-out ones
     assert over_forgotten(held, held, sampled_aucs(rng.normal(0.0, 1, 2000), negatives)) == "over_forgetting"
     assert over_forgotten(held, sampled_aucs(rng.normal(0.2, 1, 2000), negatives), same) == "retain_loss"
+
+
+def test_the_passes_end_once_the_forgotten_pairs_reach_the_held_out_ones(lightgcn_request):
+    """Known answers first: forgotten pairs drawn below the held-out pairs' distribution have reached them, pairs
+    drawn from it or above have not. Then passes at four times the recipe's step (so that the tiny request, whose
+    standard errors are wide, gets there within the budget): none before the last read the forgotten pairs a standard
+    error below the held-out ones, the last did, and that ended the passes."""
+    rng = np.random.default_rng(1)
+    negatives = rng.normal(size=(2000, 20))
+    held = sampled_aucs(rng.normal(1.0, 1, 2000), negatives)
+    assert reached_heldout(held, sampled_aucs(rng.normal(0.8, 1, 2000), negatives))
+    assert not reached_heldout(held, held)  # level with them is not a standard error below
+    assert not reached_heldout(held, sampled_aucs(rng.normal(1.2, 1, 2000), negatives))
+    assert not reached_heldout(held, np.zeros(0))  # nothing read: not reached
+
+    model, split, ctx = lightgcn_request
+    _, outcome = get_method("reverse_bpr")(model, split, steeper(ctx, 4))
+    passes = [entry for entry in outcome.log if "pass" in entry]
+    assert outcome.stopped_by == "reached_heldout" and outcome.passes == len(passes) < ctx.settings.passes
+    assert not any(entry["reached"] for entry in passes[:-1]) and passes[-1]["reached"]
+    assert passes[-1]["forget_auc"] < passes[-1]["heldout_auc"] < passes[0]["forget_auc"]
 
 
 class TinyGCN(GeneralRecommender):

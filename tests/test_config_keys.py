@@ -101,6 +101,13 @@ def test_every_key_of_both_overall_yamls_is_known():
     assert ours | recboles | OUTSIDE_YAML <= known_keys()
 
 
+def test_model_files_keep_architecture_and_training_keys_only():
+    """One unlearning recipe for every model: no model file brings an unlearning key or a recipe of its own."""
+    files = sorted((properties_dir() / "model").glob("*.yaml"))
+    assert {"LightGCN.yaml", "FREEDOM.yaml", "VBPR.yaml"} <= {path.name for path in files}
+    assert [path.name for path in files if "unlearn_" in path.read_text()] == []
+
+
 def test_known_keys_come_from_recboles_files_and_lists_not_its_url_maps():
     # each from one source only: a model YAML, dataset/sample.yaml, an argument_list list
     assert {"n_layers", "kg_reverse_r", "config_file"} <= recbole_keys()

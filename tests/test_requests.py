@@ -137,19 +137,19 @@ def test_non_general_model_is_refused_before_any_data_is_read(fast_config):
         run("Pop", "tiny", config_dict={**fast_config, "forget_type": "user", "forget_ratio": 0.1}, argv=[])
 
 
+ONE_RECIPE = {"unlearn_method": "reverse_bpr", "unlearn_forget_loss": "hinge",
+              "unlearn_hinge_target": "rank_matched_neighbours", "forget_weight": 3.0, "unlearn_anchor_weight": 10.0,
+              "unlearn_lr_unit": "calibrated", "unlearn_lr_touched": 0.5, "unlearn_passes": 16,
+              "unlearn_settle_passes": 1, "unlearn_neg_sampling": "popularity"}
+
+
 @pytest.mark.parametrize(
     "model,kind,expected",
     [
         ("LightGCN", "user", {"unlearn_method": "reset"}),
-        ("LightGCN", "interaction", {"unlearn_method": "reverse_bpr", "unlearn_forget_loss": "hinge",
-                                     "unlearn_hinge_target": "rank_matched_neighbours", "forget_weight": 3.0,
-                                     "unlearn_passes": 9, "unlearn_settle_passes": 1,
-                                     "unlearn_neg_sampling": "popularity"}),
-        ("FREEDOM", "interaction", {"unlearn_method": "reverse_bpr", "unlearn_hinge_target": "rank_matched_neighbours",
-                                    "forget_weight": 3.0, "unlearn_passes": 10, "unlearn_settle_passes": 1,
-                                    "unlearn_anchor_weight": 10.0}),
-        ("SGL", "interaction", {"unlearn_hinge_target": "rank_matched", "unlearn_passes": 10,
-                                "unlearn_settle_passes": 0}),
+        ("LightGCN", "interaction", ONE_RECIPE),
+        ("FREEDOM", "interaction", ONE_RECIPE),  # one recipe for every model: no model file brings its own
+        ("SGL", "interaction", ONE_RECIPE),
         ("FREEDOM", "modality", {"unlearn_method": "rebuild"}),
         ("LightGCN", "item", {"unlearn_method": "reset", "unlearn_revoked_steps": 50}),
         ("FREEDOM", "item", {"unlearn_method": "reset", "unlearn_revoked_steps": 50}),

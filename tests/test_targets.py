@@ -28,8 +28,10 @@ from recbole_unlearn.unlearn.targets import (
 )
 from tests.unlearn_helpers import context, split_for, trained
 
+# the hinge's mechanics at a fixed rate and pass count (the calibrated rate and its stop: tests/test_calibration.py)
 RECIPE = {"unlearn_batch_size": 128, "forget_type": "interaction", "forget_ratio": 0.1, "unlearn_forget_loss": "hinge",
-          "unlearn_hinge_target": "rank_matched", "unlearn_neg_sampling": "popularity", "unlearn_anchor_weight": 10.0}
+          "unlearn_hinge_target": "rank_matched", "unlearn_neg_sampling": "popularity", "unlearn_anchor_weight": 10.0,
+          "unlearn_lr_unit": "absolute", "unlearn_lr_touched": 0.0225}
 
 
 @pytest.fixture

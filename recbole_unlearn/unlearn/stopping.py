@@ -1,17 +1,22 @@
-"""The gold-free stop: after each pass, has the request been over-forgotten?
+"""The gold-free stop: after each pass, have the forgotten pairs come down to the held-out ones, or gone past them?
 
-Both readings compare pairs with the same sampled negatives :math:`n` (:data:`NEGATIVES` items per pair, drawn once
+The readings compare pairs with the same sampled negatives :math:`n` (:data:`NEGATIVES` items per pair, drawn once
 before the passes) and need no gold. A pair's *sampled AUC* is the share of its negatives it scores above,
 :math:`a(u, i) = \\frac{1}{m} \\sum_{n} [s_{ui} > s_{un}]`; :math:`A_p` is its mean over the forgetting users'
 held-out validation pairs after pass :math:`p` (:math:`A_0` before the first), :math:`F_p` its mean over the
-forgotten pairs. A pass after which either holds, each by :data:`Z` standard errors, over-forgot (the trainer undoes
-it and halves the rate, :class:`~recbole_unlearn.unlearn.trainer.UnlearningTrainer`):
+forgotten pairs, and :math:`\\sigma_p` the standard error of :math:`F_p - A_p`. A model that never saw a pair ranks
+it as it ranks the user's held-out pairs, so:
 
-- the held-out pairs lost more than :data:`KEPT_MARGIN`'s complement of their margin over chance,
-  :math:`A_p - \\tfrac12 < 0.98 \\, (A_0 - \\tfrac12)`: the steps are taking the users' rows apart, not just the
-  forgotten pairs (the retain side of the request degrades);
-- the forgotten pairs rank below held-out ones, :math:`F_p < A_p`: a model that never saw a forgotten pair ranks it
-  as it ranks a held-out pair, and none ranks it lower.
+- the passes end once :math:`F_p \\le A_p - \\sigma_p` (:data:`REACHED_Z` standard errors, :func:`reached_heldout`):
+  the forgotten pairs no longer rank above the held-out ones by anything the sample could show;
+- a pass after which either of these holds went past, and the trainer undoes it and halves the rate
+  (:class:`~recbole_unlearn.unlearn.trainer.UnlearningTrainer`, :func:`over_forgotten`):
+
+  - the forgotten pairs rank below the held-out ones by more than :data:`PAST_Z` standard errors, so that the passes
+    end with :math:`F_p` between :math:`A_p - 2\\sigma_p` and :math:`A_p - \\sigma_p`;
+  - the held-out pairs lost more than :data:`KEPT_MARGIN`'s complement of their margin over chance,
+    :math:`A_p - \\tfrac12 < 0.98 \\, (A_0 - \\tfrac12)`, by :data:`Z` standard errors: the steps are taking the users'
+    rows apart, not just the forgotten pairs (the retain side of the request degrades).
 
 The settle pass then pulls each forgotten score to a target read from the model as the passes left it.
 """
@@ -24,7 +29,9 @@ import torch
 from recbole_unlearn.scoring import clear_cached_embeddings, pair_scores
 
 NEGATIVES = 20  # sampled negatives per pair
-Z = 3.0  # standard errors a reading must clear
+Z = 3.0  # standard errors the held-out pairs' loss must clear
+REACHED_Z = 1.0  # standard errors the forgotten pairs must fall below the held-out ones by to end the passes
+PAST_Z = 2.0  # standard errors below the held-out ones past which a pass is undone
 KEPT_MARGIN = 0.98  # share of the held-out pairs' margin over chance the passes must keep
 
 
@@ -54,9 +61,23 @@ def over_forgotten(heldout_before, heldout_now, forget_now) -> str:
     drop = (0.5 + KEPT_MARGIN * (a_before - 0.5)) - a_now
     if drop > Z * mean_error(np.asarray(heldout_before) - np.asarray(heldout_now)):
         return "retain_loss"
-    if a_now - f_now > Z * math.hypot(mean_error(heldout_now), mean_error(forget_now)):
+    if a_now - f_now > PAST_Z * difference_error(heldout_now, forget_now):
         return "over_forgetting"
     return ""
+
+
+def difference_error(heldout_now, forget_now) -> float:
+    """:math:`\\sigma_p`, the standard error of :math:`F_p - A_p` (independent samples)."""
+    return math.hypot(mean_error(heldout_now), mean_error(forget_now))
+
+
+def reached_heldout(heldout_now, forget_now) -> bool:
+    """Whether the forgotten pairs have come down to the held-out ones, :math:`F_p \\le A_p - \\sigma_p` (sampled AUCs
+    now; :data:`REACHED_Z`)."""
+    if len(heldout_now) < 2 or len(forget_now) < 2:
+        return False
+    gap = float(np.mean(heldout_now)) - float(np.mean(forget_now))
+    return gap >= REACHED_Z * difference_error(heldout_now, forget_now)
 
 
 class StopReader:
@@ -81,9 +102,11 @@ class StopReader:
 
     def reading(self, targets=None) -> dict:
         """After a pass: ``forget_auc`` (:math:`F_p`), ``heldout_auc`` (:math:`A_p`), ``above_target_share`` (the
-        forgotten scores above their hinge ``targets``; NaN without) and ``stop`` (:func:`over_forgotten`)."""
+        forgotten scores above their hinge ``targets``; NaN without), ``stop`` (:func:`over_forgotten`) and ``reached``
+        (:func:`reached_heldout`); ``""`` and false unless the stop acts."""
         scores, forget, heldout = self.aucs()
         above = float(np.mean(scores > targets.numpy())) if targets is not None else float("nan")
         return {"forget_auc": float(np.mean(forget)) if len(forget) else float("nan"),
                 "heldout_auc": float(np.mean(heldout)) if len(heldout) else float("nan"),
-                "above_target_share": above, "stop": over_forgotten(self.before, heldout, forget) if self.acts else ""}
+                "above_target_share": above, "stop": over_forgotten(self.before, heldout, forget) if self.acts else "",
+                "reached": self.acts and reached_heldout(heldout, forget)}

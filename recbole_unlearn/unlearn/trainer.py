@@ -59,7 +59,7 @@ BACKOFFS = 3  # passes the gold-free stop may undo, each halving the touched rat
 class UnlearnOutcome:
     """What a run of :meth:`UnlearningTrainer.unlearn` did: passes kept, the settle passes after them, the passes
     undone by the gold-free stop (each halving the rate), what ended it
-    (``budget``: the passes ran out; ``retain_loss`` or ``over_forgetting``: the gold-free stop of
+    (``budget``: the passes ran out; ``reached_heldout``, ``retain_loss``, ``over_forgetting``: the gold-free stop of
     :mod:`~recbole_unlearn.unlearn.stopping`; ``none`` for methods without passes), the rate's
     :class:`~recbole_unlearn.unlearn.calibration.Calibration` (``None`` unless calibrated), the touched rows'
     learning rate of each embedding table (``{"user": [rate, ...], "item": [...]}``, as measured on the model and
@@ -189,11 +189,12 @@ class UnlearningTrainer:
         return sum(self._step(batch, optimizer, data) for batch in batches) / steps
 
     def _passes(self, progress, data, split, reader, outcome):
-        """``unlearn_passes`` passes over the forget set (``outcome`` filled). Under a calibrated rate each is followed
-        by its ``reader``'s reading (:class:`~recbole_unlearn.unlearn.stopping.StopReader`), and a pass after which it
-        says the request is over-forgotten is undone and the touched rates halved (``outcome.backoffs``); after
-        :data:`BACKOFFS` of those the passes end (``outcome.stopped_by``: the last reason). Otherwise the last pass
-        alone is read, for the log."""
+        """At most ``unlearn_passes`` passes over the forget set (``outcome`` filled). Under a calibrated rate each is
+        followed by its ``reader``'s reading (:class:`~recbole_unlearn.unlearn.stopping.StopReader`): the passes end
+        after the first that brings the forgotten pairs down to the held-out ones (``reached_heldout``), and a pass
+        after which it says the request is over-forgotten is undone and the touched rates halved
+        (``outcome.backoffs``); after :data:`BACKOFFS` of those the passes end (``outcome.stopped_by``: the last
+        reason). Otherwise the last pass alone is read, for the log."""
         optimizer = self._rowwise_optimizer(split)
         for pass_idx in progress:
             saved = saved_rows(self._moving_state(split)) if reader.acts else None
@@ -204,6 +205,9 @@ class UnlearningTrainer:
             progress.set_postfix(loss=f"{entry['loss']:.4f}")
             if not entry.get("stop"):
                 outcome.passes += 1
+                if entry.get("reached"):
+                    outcome.stopped_by = "reached_heldout"
+                    break
                 continue
             restore_rows(saved)
             if outcome.backoffs == BACKOFFS:
