@@ -85,11 +85,8 @@ VARIANTS = {
     "reverse_bpr (rank-matched hinge x3, 10 passes)": RANK_MATCHED,
     # layer isolation: only the touched embedding rows move
     "rank-matched, only touched rows move": TOUCHED_ONLY,
-    # models whose embedding entries are on another scale (RecBole's NGCF, SGL): the touched rows' rate, absolute or
-    # as a share of each table's root-mean-square entry
+    # models whose embedding entries are on another scale (RecBole's NGCF, SGL): a smaller absolute rate
     "rank-matched, lr 0.002": {**TOUCHED_ONLY, "unlearn_lr_touched": 0.002},
-    **{f"rank-matched, relative lr {lr}": {**TOUCHED_ONLY, "unlearn_lr_unit": "table_rms", "unlearn_lr_touched": lr}
-       for lr in (0.03, 0.04, 0.05)},
     # the interaction default's parts: targets pooled or matched among context neighbours, settle passes (targets
     # read again where the passes stopped, pulled to from either side)
     "rank-matched hinge, 4 steps a pass": FOUR_STEPS,

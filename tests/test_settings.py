@@ -31,11 +31,14 @@ def test_settings_are_typed_from_the_config(config):
     assert [every_second.refresh_due(k) for k in (1, 2, 3, 4)] == [False, True, False, True]
 
 
-def test_touched_rate_is_absolute_or_a_share_of_the_table_s_rms(config):
+def test_touched_rate_is_absolute_or_the_measured_share_of_the_table_s_rms(config):
     table = torch.full((4, 3), -0.5)
-    assert UnlearnSettings.from_config(config_with(config, unlearn_lr_touched=0.04)).touched_rate(table) == 0.04
-    relative = UnlearnSettings.from_config(config_with(config, unlearn_lr_touched=0.04, unlearn_lr_unit="table_rms"))
-    assert relative.touched_rate(table) == pytest.approx(0.02)
+    absolute = UnlearnSettings.from_config(config_with(config, unlearn_lr_touched=0.04, unlearn_lr_unit="absolute"))
+    assert absolute.touched_rate(table) == 0.04
+    calibrated = UnlearnSettings.from_config(config_with(config, unlearn_lr_unit="calibrated"))
+    assert calibrated.touched_rate(table, calibrated=0.04) == pytest.approx(0.02)
+    with pytest.raises(InputError, match="unlearn_lr_unit 'calibrated' measures the rate on an interaction request"):
+        calibrated.touched_rate(table)
 
 
 def test_a_pass_takes_at_most_steps_per_pass_steps_of_at_least_the_batch_size():
@@ -51,7 +54,7 @@ def test_a_pass_takes_at_most_steps_per_pass_steps_of_at_least_the_batch_size():
     ("unlearn_steps_per_pass", -1, "unlearn_steps_per_pass must be 0 (off) or a positive integer, got -1"),
     ("forget_weight", "heavy", "forget_weight must be a number, got 'heavy'"),
     ("unlearn_neg_sampling", "hard", "unlearn_neg_sampling 'hard' is not one of uniform, popularity"),
-    ("unlearn_lr_unit", "relative", "unlearn_lr_unit 'relative' is not one of absolute, table_rms, calibrated"),
+    ("unlearn_lr_unit", "table_rms", "unlearn_lr_unit 'table_rms' is not one of absolute, calibrated"),
     ("unlearn_forget_loss", "l2", "unlearn_forget_loss 'l2' is not one of log_sigmoid, hinge, negated_bpr"),
 ])
 def test_each_bad_setting_is_one_line_naming_its_key(config, key, value, message):

@@ -12,7 +12,7 @@ from recbole_unlearn.unlearn.targets import TARGET_FUNCTIONS
 
 FORGET_LOSS_FORMS = ("log_sigmoid", "hinge", "negated_bpr")
 NEGATIVE_SAMPLING = ("uniform", "popularity")
-LR_UNITS = ("absolute", "table_rms", "calibrated")
+LR_UNITS = ("absolute", "calibrated")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,19 +72,17 @@ class UnlearnSettings:
         return max(self.batch_size, -(-n_forget // self.steps_per_pass))
 
     def touched_rate(self, table, calibrated=None) -> float:
-        """Learning rate of an embedding table's touched rows: ``lr_touched`` (``unlearn_lr_unit: absolute``), or a
-        share of the table's root-mean-square entry :math:`\\eta \\sqrt{\\operatorname{mean}(E^2)}`, the share being
-        ``lr_touched`` (``table_rms``) or the one the probe measured on the model (``calibrated``: the
-        ``calibrated`` share, :mod:`~recbole_unlearn.unlearn.calibration`). Adam moves each entry by about its rate
-        per step, so a rate relative to the table's scale moves every model's rows by the same share, whatever its
-        embeddings' norm (RecBole's NGCF trains entries ten times smaller than LightGCN's)."""
+        """Learning rate of an embedding table's touched rows: ``lr_touched`` (``unlearn_lr_unit: absolute``), or the
+        share the probe measured on the model (``calibrated``, :mod:`~recbole_unlearn.unlearn.calibration`) of the
+        table's root-mean-square entry, :math:`\\eta \\sqrt{\\operatorname{mean}(E^2)}`. Adam moves each entry by about
+        its rate per step, so a rate relative to the table's scale moves every model's rows by the same share, whatever
+        its embeddings' norm (RecBole's NGCF trains entries ten times smaller than LightGCN's)."""
         if self.lr_unit == "absolute":
             return self.lr_touched
-        if self.lr_unit == "calibrated" and calibrated is None:
+        if calibrated is None:
             raise InputError("unlearn_lr_unit 'calibrated' measures the rate on an interaction request's forgotten "
-                             "pairs: use absolute or table_rms here")
-        share = self.lr_touched if self.lr_unit == "table_rms" else calibrated
-        return share * table_rms(table)
+                             "pairs: use absolute here")
+        return calibrated * table_rms(table)
 
     def refresh_due(self, request_index) -> bool:
         """Whether request number ``request_index`` of a stream ends with the retain-set refresh."""
