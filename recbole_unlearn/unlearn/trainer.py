@@ -59,7 +59,7 @@ BACKOFFS = 3  # passes the gold-free stop may undo, each halving the touched rat
 class UnlearnOutcome:
     """What a run of :meth:`UnlearningTrainer.unlearn` did: passes kept, the settle passes after them, the passes
     undone by the gold-free stop (each halving the rate), what ended it
-    (``budget``: the passes ran out; ``reached_heldout``, ``retain_loss``, ``over_forgetting``: the gold-free stop of
+    (``budget``: the passes ran out; ``reached_heldout`` or ``over_forgetting``: the gold-free stop of
     :mod:`~recbole_unlearn.unlearn.stopping`; ``none`` for methods without passes), the rate's
     :class:`~recbole_unlearn.unlearn.calibration.Calibration` (``None`` unless calibrated), the touched rows'
     learning rate of each embedding table (``{"user": [rate, ...], "item": [...]}``, as measured on the model and
