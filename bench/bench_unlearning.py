@@ -286,10 +286,10 @@ def measured(value, spec) -> str:
     return "-" if math.isnan(value) else format(value, spec)
 
 
-def summary_line(dataset, model_name, kind, cells):
+def summary_line(dataset, model_name, kind, cells, summary):
     """``(row, gaps)``: the summary table's row of the default recipe on ``cells`` (``None`` without one) and its
-    threshold and learned attackers' (mean, spread) gaps to gold (``None`` for modality requests)."""
-    _, summary = summarise(cells, kind, dataset)
+    threshold and learned attackers' (mean, spread) gaps to gold (``None`` for modality requests); ``summary`` is
+    :func:`summarise`'s of ``cells``."""
     if "default" not in summary:
         return None, None
     d, g = summary["default"], summary["gold"]
@@ -315,19 +315,24 @@ def write_summary():
               "retain % gold | forget - gold | MIA - gold | learned MIA - gold | time | speed-up | targets |"),
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     gaps = {}  # row label: the threshold and learned attackers' (mean, spread) gaps to gold
+    defaults = {}  # (model, dataset, request): (draws, the default's summary), for the bounds table
     order = {"ml-100k": 0, "lfm2k": 1, "baby": 2, "LightGCN": 0, "FREEDOM": 1}
     saved = [path.stem[len("unlearning-"):].rsplit("-", 1) for path in RESULTS.glob("unlearning-*-*.json")]
     for dataset, model_name in sorted(saved, key=lambda dm: (order.get(dm[0], 9), dm[0], order.get(dm[1], 9), dm[1])):
         by_kind = json.loads((RESULTS / f"unlearning-{dataset}-{model_name}.json").read_text())
         for kind in sorted(by_kind, key=list(REQUEST_RATIOS).index):
-            row, gap = summary_line(dataset, model_name, kind, by_kind[kind])
+            cells = by_kind[kind]
+            _, summary = summarise(cells, kind, dataset)
+            if "default" in summary:
+                defaults[model_name, dataset, kind] = (len(cells), summary["default"])
+            row, gap = summary_line(dataset, model_name, kind, cells, summary)
             if row is not None:
                 lines.append(row)
             if gap is not None:
                 gaps[f"{dataset} {model_name} {kind}"] = gap
     write_text(RESULTS / "unlearning-summary.md", "\n".join(lines) + "\n")
     plot_gaps(gaps, RESULTS / "unlearning-summary.png")
-    write_text(RESULTS / "unlearning-bounds.md", bounds_table(saved_defaults()))
+    write_text(RESULTS / "unlearning-bounds.md", bounds_table(defaults))
 
 
 #: the models of the bounds table, in its order: ours, then RecBole's
@@ -336,18 +341,6 @@ MODELS = ("LightGCN", "VBPR", "MMLightGCN", "FREEDOM", "LATTICE", "NGCF", "SGL",
 BOUNDS = (("retain_pct", "retain", lambda v: v >= 98, "{:.1f}%"), ("forget_gap", "forget", lambda v: abs(v) <= 0.01,
           "{:+.3f}"), ("mia_gap", "MIA", lambda v: abs(v) <= 0.02, "{:+.3f}"),
           ("learned_gap", "learned", lambda v: abs(v) <= 0.02, "{:+.3f}"))
-
-
-def saved_defaults() -> dict:
-    """``{(model, dataset, request): (draws, summary of the default over them)}`` from every saved result file."""
-    defaults = {}
-    for path in RESULTS.glob("unlearning-*-*.json"):
-        dataset, model_name = path.stem[len("unlearning-"):].rsplit("-", 1)
-        for kind, cells in json.loads(path.read_text()).items():
-            _, summary = summarise(cells, kind, dataset)
-            if "default" in summary:
-                defaults[model_name, dataset, kind] = (len(cells), summary["default"])
-    return defaults
 
 
 def bound_misses(summary) -> list:

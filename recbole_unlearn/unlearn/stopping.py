@@ -49,27 +49,28 @@ def mean_error(values) -> float:
     return float(np.std(values) / math.sqrt(len(values))) if len(values) > 1 else math.inf
 
 
+def heldout_lead(heldout_now, forget_now):
+    """``(gap, error)``: :math:`A_p - F_p`, how far the forgotten pairs rank below the held-out ones (sampled AUCs
+    now), and :math:`\\sigma_p`, the standard error of that difference (independent samples); ``None`` with fewer
+    than two of either."""
+    if len(heldout_now) < 2 or len(forget_now) < 2:
+        return None
+    gap = float(np.mean(heldout_now)) - float(np.mean(forget_now))
+    return gap, math.hypot(mean_error(heldout_now), mean_error(forget_now))
+
+
 def over_forgotten(heldout_now, forget_now) -> str:
     """``"over_forgetting"`` where the forgotten pairs rank below the held-out ones by more than :data:`PAST_Z`
-    standard errors (sampled AUCs now), else ``""``."""
-    if len(heldout_now) < 2 or len(forget_now) < 2:
-        return ""
-    gap = float(np.mean(heldout_now)) - float(np.mean(forget_now))
-    return "over_forgetting" if gap > PAST_Z * difference_error(heldout_now, forget_now) else ""
-
-
-def difference_error(heldout_now, forget_now) -> float:
-    """:math:`\\sigma_p`, the standard error of :math:`F_p - A_p` (independent samples)."""
-    return math.hypot(mean_error(heldout_now), mean_error(forget_now))
+    standard errors (:func:`heldout_lead`), else ``""``."""
+    lead = heldout_lead(heldout_now, forget_now)
+    return "over_forgetting" if lead is not None and lead[0] > PAST_Z * lead[1] else ""
 
 
 def reached_heldout(heldout_now, forget_now) -> bool:
-    """Whether the forgotten pairs have come down to the held-out ones, :math:`F_p \\le A_p - \\sigma_p` (sampled AUCs
-    now; :data:`REACHED_Z`)."""
-    if len(heldout_now) < 2 or len(forget_now) < 2:
-        return False
-    gap = float(np.mean(heldout_now)) - float(np.mean(forget_now))
-    return gap >= REACHED_Z * difference_error(heldout_now, forget_now)
+    """Whether the forgotten pairs have come down to the held-out ones, :math:`F_p \\le A_p - \\sigma_p`
+    (:func:`heldout_lead`, :data:`REACHED_Z`)."""
+    lead = heldout_lead(heldout_now, forget_now)
+    return lead is not None and lead[0] >= REACHED_Z * lead[1]
 
 
 class StopReader:
